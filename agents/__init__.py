@@ -1,0 +1,1 @@
+"""Workflows, versions, runs, steps, run events, templates, the engine and its runtime."""

@@ -1,0 +1,229 @@
+"""Workflows, their immutable versions, runs, steps and run events."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from studio.models import Project
+
+
+def empty_graph() -> dict[str, Any]:
+    return {"schema": 1, "nodes": [], "edges": []}
+
+
+class Workflow(models.Model):
+    """A workflow: an editable draft graph plus immutable published versions.
+
+    ``draft_revision`` increases on every draft save; a save based on an
+    older revision is refused (no silent last-write-wins). Budgets are the
+    defaults for its runs: ``budget_tokens`` (input + output tokens) and
+    ``budget_usd`` (USD); ``None`` means no limit.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="workflows")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    draft_graph = models.JSONField(default=empty_graph)
+    draft_revision = models.PositiveIntegerField(default=1)
+    max_concurrency = models.PositiveIntegerField(default=4, help_text="Nodes of one run executing at once.")
+    budget_tokens = models.PositiveIntegerField(null=True, blank=True)
+    budget_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "slug"], name="workflow_unique_slug")]
+        ordering = ["name"]
+        permissions = [("run_workflow", "Can run workflow")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkflowVersion(models.Model):
+    """An immutable published graph, numbered 1, 2, 3 … per workflow."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    graph = models.JSONField()
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workflow", "version"], name="workflow_version_unique")]
+        ordering = ["workflow", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.slug} v{self.version}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("Workflow versions are immutable; publish a new version instead.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TERMINAL_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class RunQuerySet(models.QuerySet["Run"]):
+    def active(self) -> RunQuerySet:
+        return self.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING])
+
+    def terminal(self) -> RunQuerySet:
+        return self.filter(status__in=TERMINAL_RUN_STATUSES)
+
+
+class Run(models.Model):
+    """One execution of a workflow graph (a published version or the draft).
+
+    PostgreSQL is the source of truth: a Celery message only says "advance
+    run X". ``attempt`` counts dispatches to a worker and fences zombies;
+    ``lease_expires_at`` is renewed by the worker executing the run, and the
+    sweeper re-dispatches a run whose lease expired. Tokens are counts, cost
+    in USD; ``cost_unknown`` is set when some call had no known price.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(
+        WorkflowVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    graph = models.JSONField(help_text="Snapshot of the graph this run executes.")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    failed_node = models.CharField(max_length=64, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    cost_unknown = models.BooleanField(default=False)
+    max_concurrency = models.PositiveIntegerField(default=4)
+    budget_tokens = models.PositiveIntegerField(null=True, blank=True)
+    budget_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    parent_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_runs"
+    )
+    rerun_from_node = models.CharField(max_length=64, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    attempt = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    event_seq = models.PositiveIntegerField(default=0, help_text="Last RunEvent.seq written.")
+    trace_id = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="run_project_recent")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.workflow.slug} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_RUN_STATUSES
+
+    def can_cancel(self) -> bool:
+        return not self.is_terminal
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds() * 1000
+        return None
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    WAITING = "waiting", "Waiting"
+
+
+class Step(models.Model):
+    """One execution of one node in a run: inputs, outputs, tokens, cost (USD), timing (ms).
+
+    ``iteration`` tells apart repeated executions of a node (loop rounds,
+    fan-out items); ``""`` for a node that runs once.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    node_id = models.CharField(max_length=64)
+    iteration = models.CharField(max_length=64, blank=True, default="")
+    node_type = models.CharField(max_length=32)
+    label = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    inputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True, default=Decimal("0"))
+    reused = models.BooleanField(default=False, help_text="Outputs copied from the parent run; no call made.")
+    attempt = models.PositiveIntegerField(default=1)
+    meta = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "node_id", "iteration"], name="step_unique_node_iteration")
+        ]
+        ordering = ["run", "started_at", "id"]
+
+    def __str__(self) -> str:
+        suffix = f"[{self.iteration}]" if self.iteration else ""
+        return f"{self.node_id}{suffix} {self.status}"
+
+
+class RunEvent(models.Model):
+    """An ordered event of a run (``seq`` 1, 2, 3 … per run), replayed to reconnecting clients."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=32)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="run_event_unique_seq")]
+        ordering = ["run", "seq"]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} #{self.seq} {self.type}"

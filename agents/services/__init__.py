@@ -1,0 +1,1 @@
+"""Multi-row writes of workflows and runs. See ``runs`` and ``workflows``."""

@@ -1,0 +1,1 @@
+"""Prompts, immutable versions, movable labels and their history."""

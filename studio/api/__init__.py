@@ -1,0 +1,1 @@
+"""REST API helpers shared by every app: API-key auth, error format."""

@@ -1,0 +1,49 @@
+"""Bearer API keys: ``Authorization: Bearer sk_…``, stored hashed, scoped to a project and role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from studio.models import ApiKey
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticate ``Authorization: Bearer <key>``.
+
+    On success ``request.auth`` is the :class:`ApiKey`; selectors cap the
+    user's access to the key's project and role. Raises
+    ``AuthenticationFailed`` for an unknown or revoked key.
+    """
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header.startswith(self.keyword + " "):
+            return None
+        raw = header[len(self.keyword) + 1 :].strip()
+        if not raw.startswith("sk_"):
+            return None
+        key = ApiKey.objects.select_related("user", "project").filter(hashed_key=ApiKey.hash(raw)).first()
+        if key is None or key.revoked_at is not None or not key.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.", code="invalid_api_key")
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        user = key.user
+        user._studio_api_key = key  # selectors cap access to the key's project and role
+        return user, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "studio.api.auth.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "Project API key (sk_…)"}

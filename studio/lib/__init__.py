@@ -1,0 +1,1 @@
+"""Shared helpers with no business logic (pure Python where possible)."""

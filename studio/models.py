@@ -1,0 +1,160 @@
+"""Platform core: projects, membership and roles, audit events, secrets, API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as pysecrets
+
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    """Project roles, from most to least powerful.
+
+    owner/admin manage members, secrets and endpoints; editor changes
+    workflows and prompts; runner starts runs and answers approvals; viewer
+    only reads.
+    """
+
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    EDITOR = "editor", "Editor"
+    RUNNER = "runner", "Runner"
+    VIEWER = "viewer", "Viewer"
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.RUNNER: 2, Role.EDITOR: 3, Role.ADMIN: 4, Role.OWNER: 5}
+
+# The least role that grants each action on a project's objects.
+PERM_MIN_ROLE = {
+    "view": Role.VIEWER,
+    "run": Role.RUNNER,
+    "change": Role.EDITOR,
+    "delete": Role.ADMIN,
+    "manage": Role.ADMIN,
+}
+
+
+def role_allows(role: str | None, perm: str) -> bool:
+    """True when ``role`` grants ``perm`` (one of PERM_MIN_ROLE's keys).
+
+    Raises ``KeyError`` for an unknown permission name.
+    """
+    if role is None:
+        return False
+    return ROLE_RANK[Role(role)] >= ROLE_RANK[PERM_MIN_ROLE[perm]]
+
+
+class Project(models.Model):
+    """A workspace: owns workflows, prompts, endpoints, secrets and runs."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    max_running_runs = models.PositiveIntegerField(
+        default=8, help_text="Runs of this project executing at once; more wait their turn."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in a project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.project}"
+
+    def allows(self, perm: str) -> bool:
+        return role_allows(self.role, perm)
+
+
+class AuditEvent(models.Model):
+    """An append-only record of a change or a run: who did what to which object."""
+
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verb = models.CharField(max_length=64, help_text="e.g. workflow.publish, run.start")
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="audit_project_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.object_type}:{self.object_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class Secret(models.Model):
+    """A project secret, Fernet-encrypted at rest; its value is never shown again."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=100)
+    ciphertext = models.TextField(editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="secret_unique_name")]
+        permissions = [("use_secret", "Can use secret in nodes and endpoints")]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.name}"
+
+
+class ApiKey(models.Model):
+    """A bearer key for the REST API, scoped to one project and role.
+
+    Only the SHA-256 of the key is stored; the key is shown once at creation.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True)
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.RUNNER)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys",
+        help_text="The account the key acts as (its role is capped by the key's role).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @staticmethod
+    def generate() -> str:
+        """A new raw key: ``sk_`` + 40 URL-safe characters."""
+        return "sk_" + pysecrets.token_urlsafe(30)

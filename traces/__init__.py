@@ -1,0 +1,1 @@
+"""LLM gateway, model endpoints and prices, traces, spans and cost."""
