@@ -1,0 +1,1 @@
+"""REST API of workflows and runs under /api/v1/."""

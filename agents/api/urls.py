@@ -1,0 +1,21 @@
+"""``/api/v1/`` routes of workflows and runs."""
+
+from django.urls import path
+
+from agents.api import runs
+
+urlpatterns = [
+    path("projects/<slug:project_slug>/workflows/<slug:workflow_slug>/runs", runs.run_create, name="api-run-create"),
+    path("projects/<slug:project_slug>/runs", runs.run_list, name="api-run-list"),
+    path("runs/<int:run_id>", runs.run_detail, name="api-run-detail"),
+    path("runs/<int:run_id>/cancel", runs.run_cancel_view, name="api-run-cancel"),
+    path("runs/<int:run_id>/rerun", runs.run_rerun, name="api-run-rerun"),
+    path("runs/<int:run_id>/events", runs.run_events, name="api-run-events"),
+]
+
+try:  # the workflow endpoints (editor, versions, import/export) live beside these
+    from agents.api.workflows import urlpatterns as workflow_urlpatterns
+
+    urlpatterns += workflow_urlpatterns
+except ImportError:  # pragma: no cover - during the editor's construction only
+    pass

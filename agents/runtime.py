@@ -1,0 +1,429 @@
+"""The engine's protocols implemented with Django, the traces gateway and Channels.
+
+``run_execute(run_id)`` is what a Celery task (queue mode) or the in-process
+executor (quickstart) calls. PostgreSQL is the source of truth:
+
+* the run is *claimed* by one atomic UPDATE that bumps ``attempt`` (queued,
+  or running with an expired lease) — a duplicate message finds nothing to
+  claim and returns;
+* while it executes, the worker renews ``lease_expires_at``; the beat
+  sweeper re-dispatches runs whose lease expired (dead worker);
+* every step write and the final state are fenced by ``attempt``: a zombie
+  worker whose run was re-dispatched can no longer write;
+* each finished step is committed together with its RunEvent, and a resumed
+  run reuses every finished step instead of running it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from agents.engine import Budget, RunResult, Runtime, execute_graph
+from agents.engine.protocols import (
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    PromptRef,
+    PromptSpec,
+    StepRecord,
+    ToolCall,
+)
+from agents.events import abroadcast, event_append
+from agents.models import Run, RunStatus, Step, StepStatus
+from prompts.selectors import prompt_version_resolve
+from traces.models import ModelEndpoint
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # dispatches of one run before it fails as worker_lost
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _lease_until() -> dt.datetime:
+    return timezone.now() + dt.timedelta(seconds=settings.STUDIO_RUN_LEASE_SECONDS)
+
+
+class Fenced(Exception):
+    """This worker's attempt is no longer the run's current one: stop writing."""
+
+
+@dataclass
+class DjangoStepStore:
+    """Checkpoints in the ``Step`` table, fenced by the run's attempt."""
+
+    run_id: int
+    attempt: int
+    labels: dict[str, str]
+    step_ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    reuse_from_run_id: int | None = None
+    reuse_nodes: frozenset[str] = frozenset()
+
+    async def load_finished(self, node_id: str, iteration: str) -> StepRecord | None:
+        return await sync_to_async(self._load_finished)(node_id, iteration)
+
+    def _load_finished(self, node_id: str, iteration: str) -> StepRecord | None:
+        done = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        step = Step.objects.filter(run_id=self.run_id, node_id=node_id, iteration=iteration, status__in=done).first()
+        if step is not None:
+            return _record_of(step)
+        if self.reuse_from_run_id and node_id in self.reuse_nodes:
+            source = Step.objects.filter(
+                run_id=self.reuse_from_run_id, node_id=node_id, iteration=iteration, status__in=done
+            ).first()
+            if source is not None:
+                return self._copy_reused(source)
+        return None
+
+    def _copy_reused(self, source: Step) -> StepRecord:
+        """Copy a parent run's finished step into this run (rerun from a node): no call is made."""
+        with transaction.atomic():
+            self._check_fence()
+            step, _ = Step.objects.update_or_create(
+                run_id=self.run_id, node_id=source.node_id, iteration=source.iteration,
+                defaults={
+                    "node_type": source.node_type, "label": source.label, "status": source.status,
+                    "inputs": source.inputs, "outputs": source.outputs, "reused": True,
+                    "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal("0"),
+                    "started_at": timezone.now(), "finished_at": timezone.now(), "duration_ms": 0.0,
+                    "attempt": self.attempt, "meta": {"reused_from_step": source.pk},
+                },
+            )
+            event_append(run_id=self.run_id, type="step.finished", payload=_finished_payload(step))
+        return _record_of(step)
+
+    async def step_started(self, record: StepRecord) -> None:
+        await sync_to_async(self._step_started)(record)
+
+    def _step_started(self, record: StepRecord) -> None:
+        with transaction.atomic():
+            self._check_fence()
+            step, _ = Step.objects.update_or_create(
+                run_id=self.run_id, node_id=record.node_id, iteration=record.iteration,
+                defaults={
+                    "node_type": record.node_type, "label": self.labels.get(record.node_id, record.node_id),
+                    "status": StepStatus.RUNNING, "inputs": _jsonable(record.inputs), "outputs": {},
+                    "error": "", "error_code": "", "started_at": record.started_at or timezone.now(),
+                    "finished_at": None, "attempt": self.attempt, "meta": _jsonable(record.meta),
+                },
+            )
+            self.step_ids[(record.node_id, record.iteration)] = step.pk
+            event_append(
+                run_id=self.run_id, type="step.started",
+                payload={"step_id": step.pk, "node_id": step.node_id, "iteration": step.iteration,
+                         "node_type": step.node_type, "label": step.label, "status": "running",
+                         "inputs": step.inputs},
+            )
+
+    async def step_finished(self, record: StepRecord) -> None:
+        await sync_to_async(self._step_finished)(record)
+
+    def _step_finished(self, record: StepRecord) -> None:
+        with transaction.atomic():
+            self._check_fence()
+            values = {
+                "node_type": record.node_type, "label": self.labels.get(record.node_id, record.node_id),
+                "status": record.status, "inputs": _jsonable(record.inputs), "outputs": _jsonable(record.outputs),
+                "error": record.error, "error_code": record.error_code,
+                "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
+                "cost_usd": record.cost_usd, "started_at": record.started_at or timezone.now(),
+                "finished_at": record.finished_at or timezone.now(), "duration_ms": record.duration_ms,
+                "attempt": self.attempt, "meta": _jsonable(record.meta),
+            }
+            step, _ = Step.objects.update_or_create(
+                run_id=self.run_id, node_id=record.node_id, iteration=record.iteration, defaults=values
+            )
+            self.step_ids[(record.node_id, record.iteration)] = step.pk
+            Run.objects.filter(pk=self.run_id).update(
+                input_tokens=F("input_tokens") + record.input_tokens,
+                output_tokens=F("output_tokens") + record.output_tokens,
+                cost_usd=F("cost_usd") + (record.cost_usd or Decimal("0")),
+                **({"cost_unknown": True} if record.cost_usd is None else {}),
+            )
+            event_append(run_id=self.run_id, type="step.finished", payload=_finished_payload(step))
+
+    def _check_fence(self) -> None:
+        current = Run.objects.filter(pk=self.run_id).values_list("attempt", "status").first()
+        if current is None or current[0] != self.attempt or current[1] != RunStatus.RUNNING:
+            raise Fenced(f"run {self.run_id} attempt {self.attempt} was superseded")
+
+
+def _finished_payload(step: Step) -> dict[str, Any]:
+    return {
+        "step_id": step.pk, "node_id": step.node_id, "iteration": step.iteration, "node_type": step.node_type,
+        "label": step.label, "status": step.status, "outputs": step.outputs, "error": step.error,
+        "input_tokens": step.input_tokens, "output_tokens": step.output_tokens,
+        "cost_usd": _money(step.cost_usd), "duration_ms": round(step.duration_ms, 1), "reused": step.reused,
+    }
+
+
+def _record_of(step: Step) -> StepRecord:
+    return StepRecord(
+        node_id=step.node_id, node_type=step.node_type, iteration=step.iteration, status=step.status,  # type: ignore[arg-type]
+        inputs=step.inputs, outputs=step.outputs, error=step.error, error_code=step.error_code,
+        input_tokens=step.input_tokens, output_tokens=step.output_tokens, cost_usd=step.cost_usd,
+        started_at=step.started_at, finished_at=step.finished_at, duration_ms=step.duration_ms,
+        attempt=step.attempt, meta=step.meta,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """Make engine values JSON-storable (Decimals → str, tuples → lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass
+class GatewayLLMClient:
+    """``LLMClient`` over ``traces.gateway``: resolves endpoint slugs in the run's project."""
+
+    project_id: int
+    run_id: int
+    trace_id: int | None
+    steps: DjangoStepStore
+    endpoints: dict[str, ModelEndpoint] = field(default_factory=dict)
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        from traces import gateway
+
+        endpoint = await self._endpoint(request.endpoint)
+        context = gateway.SpanContext(
+            project_id=self.project_id, trace_id=self.trace_id, run_id=self.run_id,
+            step_id=self.steps.step_ids.get((request.node_id, request.iteration)),
+            node_id=request.node_id, name=request.node_id,
+        )
+        try:
+            result = await gateway.complete(
+                endpoint=endpoint, messages=request.messages, schema=request.schema, tools=request.tools,
+                params=request.params, context=context, prompt_version_id=request.prompt_version_id,
+                on_token=request.on_token,
+            )
+        except gateway.GatewayError as exc:
+            raise LLMError(str(exc), transient=exc.transient, code=exc.code) from exc
+        return LLMResponse(
+            text=result.text, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
+            cached_tokens=result.cached_tokens, cost_usd=result.cost_usd, latency_ms=result.latency_ms,
+            tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in result.tool_calls],
+            span_id=result.span_id,
+        )
+
+    async def _endpoint(self, slug: str) -> ModelEndpoint:
+        if slug not in self.endpoints:
+            found = await ModelEndpoint.objects.select_related("api_key_secret").filter(
+                project_id=self.project_id, slug=slug, is_active=True
+            ).afirst()
+            if found is None:
+                raise LLMError(f'Model endpoint "{slug}" does not exist in this project.', code="unknown_endpoint")
+            self.endpoints[slug] = found
+        return self.endpoints[slug]
+
+
+@dataclass
+class DjangoPromptStore:
+    project_id: int
+
+    async def get_prompt(self, ref: PromptRef) -> PromptSpec:
+        version = await sync_to_async(prompt_version_resolve)(
+            project_id=self.project_id, slug=ref.slug, label=ref.label, version=ref.version
+        )
+        return PromptSpec(
+            version_id=version.pk, version=version.version, messages=list(version.messages),
+            variables=list(version.variables), model_config=dict(version.model_config),
+        )
+
+
+@dataclass
+class ChannelEventSink:
+    """Ephemeral events (token deltas) straight to the run's group, not stored."""
+
+    run_id: int
+
+    async def emit(self, type: str, payload: dict[str, Any]) -> None:
+        await abroadcast(self.run_id, {"run_id": self.run_id, "seq": None, "type": type, "payload": payload})
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return timezone.now()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@dataclass
+class DbRunControl:
+    """Cancel flag and fence, read from the run row (at most every 0.25 s)."""
+
+    run_id: int
+    attempt: int
+    _checked_at: float = 0.0
+    _cancelled: bool = False
+
+    async def is_cancelled(self) -> bool:
+        now = time.monotonic()
+        if not self._cancelled and now - self._checked_at >= 0.25:
+            self._checked_at = now
+            row = await Run.objects.filter(pk=self.run_id).values_list("cancel_requested", "attempt").afirst()
+            self._cancelled = row is None or bool(row[0]) or row[1] != self.attempt
+        return self._cancelled
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_claim(run_id: int) -> Run | None:
+    """Atomically take a run for execution; None if it is not claimable.
+
+    Claimable: ``queued``, or ``running`` with an expired lease (its worker
+    died). Bumps ``attempt`` (the fence) and sets a fresh lease.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+        updated = Run.objects.filter(claimable, pk=run_id).update(
+            status=RunStatus.RUNNING, attempt=F("attempt") + 1, lease_expires_at=_lease_until(),
+        )
+        if not updated:
+            return None
+        run = Run.objects.select_related("workflow").get(pk=run_id)
+        if run.started_at is None:
+            run.started_at = now
+            run.save(update_fields=["started_at"])
+        if run.attempt > MAX_ATTEMPTS:
+            _finish(run, status=RunStatus.FAILED, error=f"The run's worker was lost {MAX_ATTEMPTS} times; giving up.",
+                    error_code="worker_lost")
+            return None
+        event_append(run_id=run.pk, type="run.started", payload={"status": "running", "attempt": run.attempt})
+        return run
+
+
+def _finish(run: Run, *, status: str, outputs: dict[str, Any] | None = None, error: str = "",
+            error_code: str = "", failed_node: str = "") -> bool:
+    """Write the terminal (or waiting) state, fenced by attempt. Returns False if fenced out."""
+    now = timezone.now()
+    updated = Run.objects.filter(pk=run.pk, attempt=run.attempt, status=RunStatus.RUNNING).update(
+        status=status, outputs=_jsonable(outputs or {}), error=error, error_code=error_code,
+        failed_node=failed_node or "", finished_at=now if status != RunStatus.WAITING else None,
+        lease_expires_at=None,
+    )
+    if not updated:
+        return False
+    run.refresh_from_db()
+    event_append(
+        run_id=run.pk, type="run.finished" if status != RunStatus.WAITING else "run.waiting",
+        payload={"status": status, "outputs": run.outputs, "error": error, "error_code": error_code,
+                 "failed_node": failed_node, "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
+                 "cost_usd": _money(run.cost_usd), "cost_unknown": run.cost_unknown,
+                 "duration_ms": run.duration_ms},
+    )
+    return True
+
+
+def run_finish(run: Run, result: RunResult) -> bool:
+    """Record an engine result on the run (atomic, fenced)."""
+    with transaction.atomic():
+        return _finish(run, status=result.status, outputs=result.outputs, error=result.error,
+                       error_code=result.error_code, failed_node=result.failed_node or "")
+
+
+def run_fail(run: Run, *, error: str, error_code: str) -> bool:
+    with transaction.atomic():
+        return _finish(run, status=RunStatus.FAILED, error=error, error_code=error_code)
+
+
+async def _renew_lease(run_id: int, attempt: int) -> None:
+    interval = max(1.0, settings.STUDIO_RUN_LEASE_SECONDS / 3)
+    while True:
+        await asyncio.sleep(interval)
+        await Run.objects.filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING).aupdate(
+            lease_expires_at=_lease_until()
+        )
+
+
+async def run_execute(run_id: int) -> str | None:
+    """Claim and execute a run to a terminal (or waiting) state.
+
+    Idempotent: returns None without doing anything when the run is not
+    claimable (already running elsewhere, finished, or unknown). Otherwise
+    returns the status written. Never leaves the run in ``running`` on an
+    error of ours: it is recorded as ``failed`` with code ``engine_error``.
+    """
+    run = await sync_to_async(run_claim)(run_id)
+    if run is None:
+        return None
+    runtime = await sync_to_async(_build_runtime)(run)
+    renew = asyncio.create_task(_renew_lease(run.pk, run.attempt))
+    try:
+        budget = Budget(max_tokens=run.budget_tokens, max_cost_usd=run.budget_usd)
+        result = await execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency,
+                                     budget=budget)
+        written = await sync_to_async(run_finish)(run, result)
+        return result.status if written else None
+    except Fenced:
+        log.warning("run %s: attempt %s superseded; stopping", run.pk, run.attempt)
+        return None
+    except Exception as exc:
+        log.exception("run %s failed inside the runtime", run.pk)
+        await sync_to_async(run_fail)(run, error=f"Internal error: {type(exc).__name__}: {exc}",
+                                      error_code="engine_error")
+        return RunStatus.FAILED
+    finally:
+        renew.cancel()
+
+
+def _build_runtime(run: Run) -> Runtime:
+    from traces.services import trace_start
+
+    if run.trace_id is None:
+        trace = trace_start(project_id=run.project_id, run_id=run.pk, name=f"{run.workflow.slug} run {run.pk}")
+        Run.objects.filter(pk=run.pk).update(trace_id=trace.pk)
+        run.trace_id = trace.pk
+    labels = {node.get("id", ""): node.get("label") or node.get("id", "") for node in run.graph.get("nodes", [])}
+    reuse_nodes: frozenset[str] = frozenset()
+    if run.parent_run_id and run.rerun_from_node:
+        reuse_nodes = frozenset(_not_downstream(run.graph, run.rerun_from_node))
+    steps = DjangoStepStore(run_id=run.pk, attempt=run.attempt, labels=labels,
+                            reuse_from_run_id=run.parent_run_id, reuse_nodes=reuse_nodes)
+    return Runtime(
+        llm=GatewayLLMClient(project_id=run.project_id, run_id=run.pk, trace_id=run.trace_id, steps=steps),
+        steps=steps,
+        events=ChannelEventSink(run_id=run.pk),
+        prompts=DjangoPromptStore(project_id=run.project_id),
+        clock=SystemClock(),
+        control=DbRunControl(run_id=run.pk, attempt=run.attempt),
+    )
+
+
+def _not_downstream(graph: dict[str, Any], start: str) -> set[str]:
+    """Node ids that are neither ``start`` nor reachable from it (their outputs may be reused)."""
+    children: dict[str, list[str]] = {}
+    for edge in graph.get("edges", []):
+        children.setdefault(edge.get("source", ""), []).append(edge.get("target", ""))
+    downstream, frontier = {start}, [start]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in downstream:
+                downstream.add(child)
+                frontier.append(child)
+    return {node.get("id", "") for node in graph.get("nodes", [])} - downstream

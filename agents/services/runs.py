@@ -1,0 +1,166 @@
+"""Starting, cancelling and re-running runs.
+
+The caller has already checked access (``agents.selectors.access_workflow``
+with ``perm="run"``). Every service here is atomic; the run is dispatched to
+a worker only after the transaction commits (a job is never enqueued before
+its row exists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.engine import GraphIssue, InputValidationError, check_inputs, validate_graph
+from agents.events import event_append
+from agents.models import Run, RunStatus, Workflow, WorkflowVersion
+from studio.lib.loops import server_loop
+from studio.services import audit_record
+
+log = logging.getLogger(__name__)
+
+
+class RunInputError(Exception):
+    """The inputs do not match the workflow's input signature. ``errors`` maps field → message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()) or "Invalid inputs.")
+        self.errors = errors
+
+
+class GraphInvalidError(Exception):
+    """The graph cannot run. ``issues`` are the engine's GraphIssue items, each naming its node."""
+
+    def __init__(self, issues: list[GraphIssue]):
+        super().__init__("; ".join(issue.message for issue in issues))
+        self.issues = issues
+
+
+class RunStateError(Exception):
+    """The run is not in a state that allows the operation (e.g. cancelling a finished run)."""
+
+
+def run_start(
+    *, workflow: Workflow, user: Any, inputs: dict[str, Any], version: WorkflowVersion | None = None,
+    budget_tokens: int | None = None, budget_usd: Decimal | None = None, max_concurrency: int | None = None,
+    parent_run: Run | None = None, rerun_from_node: str = "",
+) -> Run:
+    """Create a queued run of ``version`` (the draft when None) and dispatch it on commit.
+
+    Budgets default to the workflow's (tokens: input + output; USD).
+    Raises :class:`GraphInvalidError` (graph fails validation) or
+    :class:`RunInputError` (inputs do not fit the input signature); nothing is
+    written then.
+    """
+    graph = version.graph if version is not None else workflow.draft_graph
+    issues = validate_graph(graph)
+    if issues:
+        raise GraphInvalidError(issues)
+    if not isinstance(inputs, dict):
+        raise RunInputError({"__all__": "Inputs must be a JSON object."})
+    try:
+        clean_inputs = check_inputs(graph, inputs)
+    except InputValidationError as exc:
+        raise RunInputError(
+            {(name or "__all__"): "; ".join(problems) for name, problems in exc.field_errors.items()}
+        ) from exc
+    with transaction.atomic():
+        run = Run.objects.create(
+            project=workflow.project, workflow=workflow, version=version, graph=graph, inputs=clean_inputs,
+            status=RunStatus.QUEUED, created_by=user if getattr(user, "pk", None) else None,
+            max_concurrency=max_concurrency or workflow.max_concurrency,
+            budget_tokens=budget_tokens if budget_tokens is not None else workflow.budget_tokens,
+            budget_usd=budget_usd if budget_usd is not None else workflow.budget_usd,
+            parent_run=parent_run, rerun_from_node=rerun_from_node,
+        )
+        event_append(run_id=run.pk, type="run.queued", payload={"status": "queued"})
+        audit_record(project=workflow.project, actor=user, verb="run.start", obj=run,
+                     data={"workflow": workflow.slug, "version": version.version if version else None})
+        transaction.on_commit(lambda: run_dispatch(run.pk))
+    return run
+
+
+def run_rerun_from(*, run: Run, node_id: str, user: Any, inputs: dict[str, Any] | None = None) -> Run:
+    """Start a new run of the same graph that reuses every finished step not downstream of ``node_id``.
+
+    No model call is made for reused steps. ``inputs`` replaces the run's
+    inputs when given. The new run links to ``run`` as its parent. Raises
+    ``ValueError`` for an unknown node, plus :func:`run_start`'s errors.
+    """
+    if node_id not in {node.get("id") for node in run.graph.get("nodes", [])}:
+        raise ValueError(f'The run has no node "{node_id}".')
+    return run_start(
+        workflow=run.workflow, user=user, inputs=inputs if inputs is not None else run.inputs,
+        version=run.version, budget_tokens=run.budget_tokens, budget_usd=run.budget_usd,
+        max_concurrency=run.max_concurrency, parent_run=run, rerun_from_node=node_id,
+    )
+
+
+def run_cancel(*, run: Run, user: Any) -> Run:
+    """Ask a run to stop. A queued or waiting run is cancelled at once; a running
+    one stops at its next check (between steps and during model calls).
+
+    Raises :class:`RunStateError` for a run that already finished.
+    """
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.is_terminal:
+            raise RunStateError(f"The run already {locked.status}.")
+        locked.cancel_requested = True
+        fields = ["cancel_requested"]
+        if locked.status in (RunStatus.QUEUED, RunStatus.WAITING):
+            locked.status = RunStatus.CANCELLED
+            locked.finished_at = timezone.now()
+            locked.error, locked.error_code = "Cancelled by a user.", "cancelled"
+            fields += ["status", "finished_at", "error", "error_code"]
+        locked.save(update_fields=fields)
+        if locked.status == RunStatus.CANCELLED:
+            event_append(run_id=locked.pk, type="run.finished",
+                         payload={"status": "cancelled", "outputs": {}, "error": locked.error,
+                                  "error_code": "cancelled", "input_tokens": locked.input_tokens,
+                                  "output_tokens": locked.output_tokens, "cost_usd": str(locked.cost_usd),
+                                  "cost_unknown": locked.cost_unknown, "duration_ms": locked.duration_ms})
+        else:
+            event_append(run_id=locked.pk, type="run.cancel_requested", payload={})
+        audit_record(project=locked.project, actor=user, verb="run.cancel", obj=locked)
+    return locked
+
+
+def run_dispatch(run_id: int) -> None:
+    """Hand a run to an executor: a Celery worker in queue mode, else this process.
+
+    Delivering it twice is harmless: execution starts with an atomic claim.
+    """
+    if settings.QUEUE_MODE:
+        from agents.tasks import execute_run
+
+        execute_run.apply_async((run_id,), queue="runs")
+        return
+    from agents.runtime import run_execute
+
+    loop = server_loop()
+    if loop is not None:
+        asyncio.run_coroutine_threadsafe(run_execute(run_id), loop)
+    else:
+        threading.Thread(target=lambda: asyncio.run(run_execute(run_id)), name=f"run-{run_id}", daemon=True).start()
+
+
+def run_wait(run_id: int, *, timeout_s: float = 600.0, poll_s: float = 0.2) -> Run:
+    """Block until the run leaves queued/running (CLI and tests). Raises ``TimeoutError``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = Run.objects.get(pk=run_id)
+        if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} still {run.status} after {timeout_s:.0f} s")
+        time.sleep(poll_s)

@@ -1,0 +1,31 @@
+"""The reaper of stuck runs (run by Celery beat every ~10 s).
+
+A run in ``running`` whose lease expired lost its worker: it is re-dispatched
+(the next attempt resumes from its committed steps) or, past the attempt
+limit, failed as ``worker_lost`` by the claim. A run ``queued`` for longer
+than a minute may have lost its message: it is dispatched again — harmless,
+since execution starts with an atomic claim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from agents.models import Run, RunStatus
+
+QUEUED_GRACE = dt.timedelta(seconds=60)
+
+
+def runs_sweep(*, now: dt.datetime | None = None) -> int:
+    """Dispatch every run that needs a (new) worker; returns how many."""
+    from agents.services.runs import run_dispatch
+
+    now = now or timezone.now()
+    expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+    stale = Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=now - QUEUED_GRACE)
+    ids = list(expired.values_list("pk", flat=True)) + list(stale.values_list("pk", flat=True))
+    for run_id in ids:
+        run_dispatch(run_id)
+    return len(ids)
