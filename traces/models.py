@@ -114,6 +114,9 @@ class Span(models.Model):
     latency_ms = models.FloatField(default=0.0)
     status = models.CharField(max_length=8, choices=SpanStatus.choices, default=SpanStatus.OK)
     error = models.TextField(blank=True)
+    error_code = models.CharField(
+        max_length=32, blank=True, help_text="Stable error code (timeout, unreachable, auth, invalid_output …)"
+    )
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
 
