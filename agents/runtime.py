@@ -43,6 +43,7 @@ from agents.engine.protocols import (
 from agents.events import abroadcast, event_append
 from agents.models import Run, RunStatus, Step, StepStatus
 from prompts.selectors import prompt_version_resolve
+from studio.models import Project
 from traces.models import ModelEndpoint
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,12 @@ def run_claim(run_id: int) -> Run | None:
     now = timezone.now()
     with transaction.atomic():
         claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+        candidate = Run.objects.filter(claimable, pk=run_id).values_list("project_id", "status").first()
+        if candidate is None:
+            return None
+        project_id, status = candidate
+        if status == RunStatus.QUEUED and not _project_has_room(project_id):
+            return None  # over the project's cap: it is dispatched again when one of its runs ends
         updated = Run.objects.filter(claimable, pk=run_id).update(
             status=RunStatus.RUNNING, attempt=F("attempt") + 1, lease_expires_at=_lease_until(),
         )
@@ -318,6 +325,25 @@ def run_claim(run_id: int) -> Run | None:
         return run
 
 
+def _project_has_room(project_id: int) -> bool:
+    """Whether the project runs fewer runs than its cap (locks the project row: no two claims race)."""
+    cap = Project.objects.select_for_update().filter(pk=project_id).values_list("max_running_runs", flat=True).first()
+    running = Run.objects.filter(project_id=project_id, status=RunStatus.RUNNING).count()
+    return cap is None or running < cap
+
+
+def _dispatch_next_queued(project_id: int) -> None:
+    """After a run of the project ends, hand its oldest queued run to a worker (fair per-project queues)."""
+    from agents.services.runs import run_dispatch
+
+    next_id = (
+        Run.objects.filter(project_id=project_id, status=RunStatus.QUEUED).order_by("created_at", "id")
+        .values_list("pk", flat=True).first()
+    )
+    if next_id is not None:
+        transaction.on_commit(lambda: run_dispatch(next_id))
+
+
 def _finish(run: Run, *, status: str, outputs: dict[str, Any] | None = None, error: str = "",
             error_code: str = "", failed_node: str = "") -> bool:
     """Write the terminal (or waiting) state, fenced by attempt. Returns False if fenced out."""
@@ -330,6 +356,7 @@ def _finish(run: Run, *, status: str, outputs: dict[str, Any] | None = None, err
     if not updated:
         return False
     run.refresh_from_db()
+    _dispatch_next_queued(run.project_id)
     event_append(
         run_id=run.pk, type="run.finished" if status != RunStatus.WAITING else "run.waiting",
         payload={"status": status, "outputs": run.outputs, "error": error, "error_code": error_code,

@@ -14,7 +14,7 @@ from agents.services.sweeper import runs_sweep
 
 
 @shared_task(name="agents.tasks.execute_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             queue="runs", soft_time_limit=3600, time_limit=3700)
+             soft_time_limit=3600, time_limit=3700)
 def execute_run(run_id: int) -> str | None:
     """Execute run ``run_id`` on this worker (no-op if another attempt holds it)."""
     from agents.runtime import run_execute
@@ -22,7 +22,7 @@ def execute_run(run_id: int) -> str | None:
     return asyncio.run(run_execute(run_id))
 
 
-@shared_task(name="agents.tasks.sweep_runs", ignore_result=True, queue="default", time_limit=60)
+@shared_task(name="agents.tasks.sweep_runs", ignore_result=True, time_limit=60)
 def sweep_runs() -> int:
     """Re-dispatch runs whose worker vanished (expired lease) or whose message was lost."""
     return runs_sweep()

@@ -141,7 +141,7 @@ def run_dispatch(run_id: int) -> None:
     if settings.QUEUE_MODE:
         from agents.tasks import execute_run
 
-        execute_run.apply_async((run_id,), queue="runs")
+        execute_run.apply_async((run_id,), queue=settings.STUDIO_RUNS_QUEUE)
         return
     from agents.runtime import run_execute
 

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): results printed and written to ``bench/results.json``."""

@@ -1,0 +1,79 @@
+"""A BENCHMARK FIXTURE: an OpenAI-compatible chat server that answers after a fixed delay.
+
+It is not a model. It exists so benchmarks can measure Studio's own overhead
+(the time not spent waiting on a model) and its parallelism (20 branches
+against a server that takes 200 ms per call). It answers
+``/v1/chat/completions`` with a JSON object that fits the requested schema
+(``response_format.schema`` or ``json_schema.schema``), or with plain text,
+and reports usage of 10 input and 5 output tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def sample_for(schema: dict[str, Any]) -> Any:
+    """A minimal value of the JSON Schema ``schema`` (objects, arrays, scalars, enums)."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "string")
+    if isinstance(kind, list):
+        kind = kind[0]
+    if kind == "object":
+        return {name: sample_for(sub) for name, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [sample_for(schema.get("items", {}))]
+    return {"string": "ok", "number": 0.5, "integer": 1, "boolean": True, "null": None}.get(kind, "ok")
+
+
+def _schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_object" and "schema" in fmt:
+        return fmt["schema"]
+    if fmt.get("type") == "json_schema":
+        return (fmt.get("json_schema") or {}).get("schema")
+    return None
+
+
+def make_server(delay_s: float, port: int = 0) -> ThreadingHTTPServer:
+    """A server on 127.0.0.1 answering every chat completion after ``delay_s`` seconds."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self._send({"object": "list", "data": [{"id": "fixture", "object": "model"}]})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if delay_s:
+                time.sleep(delay_s)
+            schema = _schema_of(body)
+            content = json.dumps(sample_for(schema)) if schema else "ok"
+            self._send({
+                "id": "chatcmpl-fixture", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", "fixture"),
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            })
+
+        def _send(self, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
