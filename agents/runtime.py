@@ -325,6 +325,20 @@ def run_claim(run_id: int) -> Run | None:
         return run
 
 
+def _close_open_steps(run: Run, *, status: str) -> None:
+    """Steps still ``running`` when the run ends were interrupted (cancel, budget, a failed sibling)."""
+    reason = "cancelled" if status == RunStatus.CANCELLED else "interrupted"
+    for step in Step.objects.filter(run=run, status=StepStatus.RUNNING):
+        step.status = StepStatus.FAILED
+        step.error = f"The step was {reason} when the run ended ({status})."
+        step.error_code = reason
+        step.finished_at = timezone.now()
+        if step.started_at:
+            step.duration_ms = (step.finished_at - step.started_at).total_seconds() * 1000
+        step.save(update_fields=["status", "error", "error_code", "finished_at", "duration_ms"])
+        event_append(run_id=run.pk, type="step.finished", payload=_finished_payload(step))
+
+
 def _project_has_room(project_id: int) -> bool:
     """Whether the project runs fewer runs than its cap (locks the project row: no two claims race)."""
     cap = Project.objects.select_for_update().filter(pk=project_id).values_list("max_running_runs", flat=True).first()
@@ -356,6 +370,8 @@ def _finish(run: Run, *, status: str, outputs: dict[str, Any] | None = None, err
     if not updated:
         return False
     run.refresh_from_db()
+    if status != RunStatus.WAITING:
+        _close_open_steps(run, status=status)
     _dispatch_next_queued(run.project_id)
     event_append(
         run_id=run.pk, type="run.finished" if status != RunStatus.WAITING else "run.waiting",
