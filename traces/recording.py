@@ -1,0 +1,203 @@
+"""The gateway's synchronous side: load what a call needs, record its span.
+
+Called from :mod:`traces.gateway` through ``sync_to_async``. Nothing here
+talks to a model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from studio.crypto import SecretDecryptError, decrypt, secret_reveal
+from studio.models import Secret
+from traces.errors import GatewayError
+from traces.models import ModelEndpoint, Span, SpanStatus, Trace
+from traces.redaction import redact, redact_text
+
+if TYPE_CHECKING:
+    from traces.gateway import SpanContext
+    from traces.responses import Answer
+
+log = logging.getLogger(__name__)
+
+# Request keys that never go into a span (credentials) or are shown separately.
+_HIDDEN_REQUEST_KEYS = frozenset(
+    {"api_key", "messages", "model", "api_base", "tools", "timeout", "num_retries", "max_retries", "_skip_mcp_handler"}
+)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a call needs from the database: the decrypted API key and the values to redact."""
+
+    api_key: str | None = field(repr=False)
+    redact_values: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass
+class CallRecord:
+    """Everything a span stores about one call, filled in as the call proceeds."""
+
+    endpoint: ModelEndpoint
+    context: SpanContext
+    prompt_version_id: int | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    started_at: dt.datetime | None = None
+    latency_ms: float = 0.0
+    output: dict[str, Any] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: Decimal | None = None
+    price_source: str = ""
+    status: str = SpanStatus.OK
+    error: str = ""
+    error_code: str = ""
+    raw_input: dict[str, Any] = field(default_factory=dict)
+
+    def mark_started(self) -> None:
+        self.started_at = timezone.now()
+
+    def set_answer(
+        self, answer: Answer, *, parsed: Any, parse_error: str, cost: Decimal | None, price_source: str
+    ) -> None:
+        self.output = {
+            "text": answer.text,
+            "parsed": parsed,
+            "tool_calls": [call._asdict() for call in answer.tool_calls],
+            "finish_reason": answer.finish_reason,
+            "usage_estimated": answer.usage_estimated,
+        }
+        if parse_error:
+            self.output["parse_error"] = parse_error
+            self.error_code = "invalid_output"
+        if answer.notes:
+            self.output["notes"] = answer.notes
+        self.input_tokens, self.output_tokens = answer.input_tokens, answer.output_tokens
+        self.cached_tokens = answer.cached_tokens
+        self.cost_usd, self.price_source = cost, price_source
+
+    def set_error(self, message: str, code: str) -> None:
+        self.status, self.error, self.error_code = SpanStatus.ERROR, message, code
+
+    def span_input(self) -> dict[str, Any]:
+        """The request as the span shows it (before redaction): never the API key."""
+        request = self.request
+        if not request:  # failed before the request was built
+            return {"model": self.endpoint.model, **self.raw_input}
+        shown = {
+            "model": request.get("model"),
+            "api_base": request.get("api_base", ""),
+            "messages": request.get("messages", []),
+            "params": {k: v for k, v in request.items() if k not in _HIDDEN_REQUEST_KEYS},
+            "structured_output": self.endpoint.structured_output,
+        }
+        if request.get("tools"):
+            shown["tools"] = request["tools"]
+        if "schema" in self.raw_input:
+            shown["schema"] = self.raw_input["schema"]
+        return shown
+
+
+def prepare(endpoint: ModelEndpoint, context: SpanContext | None) -> Prepared:
+    """Check the call may go ahead and load its API key and the values to redact.
+
+    Raises :class:`GatewayError` (not transient) for an endpoint of another
+    project, an inactive endpoint, a trace of another project or an API key
+    secret that no longer decrypts.
+    """
+    if context is not None:
+        _check_context(endpoint, context)
+    api_key = None
+    if endpoint.api_key_secret_id is not None:
+        secret = Secret.objects.get(pk=endpoint.api_key_secret_id)
+        try:
+            api_key = secret_reveal(secret)
+        except SecretDecryptError as exc:
+            raise GatewayError(str(exc), transient=False, code="secret_unreadable") from None
+    values = [*project_secret_values(endpoint.project_id), *(context.redact if context else ())]
+    if api_key:
+        values.append(api_key)
+    return Prepared(api_key=api_key, redact_values=tuple(values))
+
+
+def _check_context(endpoint: ModelEndpoint, context: SpanContext) -> None:
+    if endpoint.project_id != context.project_id:
+        raise GatewayError(
+            f"Endpoint {endpoint.slug!r} belongs to another project.", transient=False, code="endpoint_project_mismatch"
+        )
+    if not endpoint.is_active:
+        raise GatewayError(f"Endpoint {endpoint.slug!r} is inactive.", transient=False, code="endpoint_inactive")
+    if (
+        context.trace_id is not None
+        and not Trace.objects.filter(pk=context.trace_id, project_id=context.project_id).exists()
+    ):
+        raise GatewayError(
+            f"Trace {context.trace_id} does not exist in this project.", transient=False, code="bad_trace"
+        )
+
+
+def project_secret_values(project_id: int) -> list[str]:
+    """Decrypted values of every secret of the project, for redaction only.
+
+    Secrets that no longer decrypt are skipped (logged by name, never value).
+    """
+    values = []
+    for name, ciphertext in Secret.objects.filter(project_id=project_id).values_list("name", "ciphertext"):
+        try:
+            values.append(decrypt(ciphertext))
+        except SecretDecryptError:
+            log.warning("Secret %r of project %s does not decrypt; it cannot be redacted.", name, project_id)
+    return values
+
+
+def record_span(call: CallRecord, prepared: Prepared | None) -> tuple[int, int]:
+    """Save the call's span (creating its trace when the context has none).
+
+    Returns ``(trace_id, span_id)``. Input, output and error are redacted of
+    the prepared values and of credential patterns.
+    """
+    secrets = prepared.redact_values if prepared else call.context.redact
+    ended_at = timezone.now()
+    context = call.context
+    with transaction.atomic():
+        trace_id = context.trace_id
+        if trace_id is None:
+            trace_id = Trace.objects.create(
+                project_id=context.project_id,
+                run_id=context.run_id,
+                name=context.name or f"{call.endpoint.slug} call",
+            ).pk
+        span = Span.objects.create(
+            trace_id=trace_id,
+            project_id=context.project_id,
+            kind="llm",
+            name=context.name or call.endpoint.slug,
+            model=call.endpoint.model,
+            endpoint=call.endpoint if call.endpoint.project_id == context.project_id else None,
+            run_id=context.run_id,
+            step_id=context.step_id,
+            node_id=context.node_id,
+            prompt_version_id=call.prompt_version_id,
+            input=redact(call.span_input(), secrets),
+            output=redact(call.output, secrets),
+            input_tokens=call.input_tokens,
+            output_tokens=call.output_tokens,
+            cached_tokens=call.cached_tokens,
+            cost_usd=call.cost_usd,
+            price_source=call.price_source,
+            latency_ms=call.latency_ms,
+            status=call.status,
+            error=redact_text(call.error, secrets),
+            error_code=call.error_code,
+            started_at=call.started_at or ended_at,
+            ended_at=ended_at,
+        )
+    return trace_id, span.pk

@@ -1,0 +1,63 @@
+"""Writes for model endpoints and traces (multi-row, atomic)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from studio.models import AuditEvent, Project
+from traces.models import ModelEndpoint, StructuredOutput, Trace
+
+LOCAL_ENDPOINT_SLUG = "local"
+
+
+@transaction.atomic
+def endpoint_ensure_local(*, project: Project) -> ModelEndpoint:
+    """The project's local SmolLM2-135M endpoint, created on first call (idempotent).
+
+    Slug ``local``, model ``openai/smollm2`` at ``settings.STUDIO_LOCAL_MODEL_URL``
+    (the server of ``manage.py serve_model``), structured output through
+    llama.cpp's ``json_object`` + schema grammar, prices explicitly $0 per 1M
+    tokens (it runs here), context window 2048 tokens. An existing endpoint
+    is returned untouched, so admin edits survive. Writes an audit event on
+    creation.
+    """
+    endpoint, created = ModelEndpoint.objects.get_or_create(
+        project=project,
+        slug=LOCAL_ENDPOINT_SLUG,
+        defaults={
+            "name": "Local SmolLM2-135M",
+            "model": "openai/smollm2",
+            "api_base": settings.STUDIO_LOCAL_MODEL_URL,
+            "structured_output": StructuredOutput.JSON_OBJECT_SCHEMA,
+            "input_price_per_mtok": Decimal("0"),
+            "output_price_per_mtok": Decimal("0"),
+            "cached_input_price_per_mtok": Decimal("0"),
+            "context_window": 2048,
+        },
+    )
+    if created:
+        AuditEvent.objects.create(
+            project=project,
+            verb="endpoint.create",
+            object_type="modelendpoint",
+            object_id=str(endpoint.pk),
+            data={"slug": endpoint.slug, "model": endpoint.model},
+        )
+    return endpoint
+
+
+def trace_start(*, project_id: int, run_id: int | None = None, name: str = "") -> Trace:
+    """Open a trace for a run (or an ad-hoc call); its spans come from the gateway."""
+    return Trace.objects.create(project_id=project_id, run_id=run_id, name=name[:200])
+
+
+def trace_finish(trace: Trace) -> Trace:
+    """Stamp ``ended_at`` once (a second call keeps the first time)."""
+    now = timezone.now()
+    Trace.objects.filter(pk=trace.pk, ended_at__isnull=True).update(ended_at=now)
+    trace.refresh_from_db(fields=["ended_at"])
+    return trace
