@@ -260,9 +260,7 @@ class ApprovalGate(Protocol):
 
 
 class SubworkflowRunner(Protocol):
-    async def run(
-        self, workflow_slug: str, inputs: dict[str, Any], *, node_id: str, iteration: str
-    ) -> RunResult:
+    async def run(self, workflow_slug: str, inputs: dict[str, Any], *, node_id: str, iteration: str) -> RunResult:
         """Run the published version of ``workflow_slug`` (same project) to
         completion as a child of this run's step (node_id, iteration) and
         return its result. Being idempotent per (run, node_id, iteration) is

@@ -1,0 +1,154 @@
+"""Shared pieces of model-calling nodes: chat messages, rendering, and asking
+for structured output with one corrective retry."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from agents.engine.errors import SignatureError, TemplateError
+from agents.engine.nodes.base import ConfigProblem, NodeContext, NodeError
+from agents.engine.protocols import LLMRequest
+from agents.engine.signature import FieldSpec, Signature
+from agents.engine.templating import render, template_problems
+
+
+class Message(BaseModel):
+    """A chat message whose ``content`` is a Jinja2 template."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"] = "user"
+    content: str = ""
+
+
+def text_output() -> list[FieldSpec]:
+    """The default output signature of a plain completion: ``text: str``."""
+    return [FieldSpec(name="text", description="The model's answer")]
+
+
+def is_plain_text(signature: Signature) -> bool:
+    """True for the single-field ``text: str`` signature (no structured output)."""
+    return len(signature) == 1 and signature.fields[0].name == "text" and signature.fields[0].type == "str"
+
+
+def check_endpoint(endpoint: str) -> list[ConfigProblem]:
+    """A model endpoint slug must be chosen."""
+    return [] if endpoint.strip() else [ConfigProblem("choose a model endpoint")]
+
+
+def check_template(what: str, source: str, inputs: Signature) -> list[ConfigProblem]:
+    """Problems of a template that may read the node's input fields."""
+    return [ConfigProblem(f"{what}: {p}") for p in template_problems(source, inputs.names())]
+
+
+def render_or_fail(what: str, source: str, variables: dict[str, Any]) -> str:
+    """Render ``source``; a template error becomes a ``template_error`` NodeError."""
+    try:
+        return render(source, variables)
+    except TemplateError as exc:
+        raise NodeError(f"{what}: {exc}", code="template_error") from None
+
+
+def format_value(value: Any) -> str:
+    """A value as the model sees it: strings as is, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def describe_fields(signature: Signature) -> str:
+    """One line per field, e.g. ``- confidence (float): how sure, 0 to 1``."""
+    lines = []
+    for spec in signature.fields:
+        line = f"- {spec.name} ({spec.type_label()})"
+        if spec.description:
+            line += f": {spec.description}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def parse_json_answer(text: str) -> Any:
+    """Decode a model's JSON answer, tolerating a code fence or prose around
+    one object. Raises ``ValueError`` with a short reason."""
+    stripped = text.strip()
+    fenced = _FENCE.match(stripped)
+    if fenced:
+        stripped = fenced.group(1)
+    try:
+        return json.loads(stripped, strict=False)
+    except json.JSONDecodeError as exc:
+        start, end = stripped.find("{"), stripped.rfind("}")
+        if 0 <= start < end:
+            try:
+                return json.loads(stripped[start : end + 1], strict=False)
+            except json.JSONDecodeError:
+                pass
+        raise ValueError(f"the answer is not valid JSON ({exc.msg} at position {exc.pos})") from None
+
+
+def check_answer(text: str, signature: Signature) -> dict[str, Any]:
+    """Parse and validate a structured answer (keys outside the signature are
+    dropped); ``ValueError`` says what is wrong."""
+    data = parse_json_answer(text)
+    if isinstance(data, dict) and len(signature):
+        # Prompt-only endpoints sometimes add keys; they do no harm, drop them.
+        data = {key: value for key, value in data.items() if key in signature}
+    try:
+        return signature.validate(data)
+    except SignatureError as exc:
+        raise ValueError("the answer does not match the schema: " + "; ".join(exc.messages)) from None
+
+
+async def ask_structured(
+    ctx: NodeContext,
+    *,
+    endpoint: str,
+    messages: list[dict[str, Any]],
+    signature: Signature,
+    params: dict[str, Any],
+    prompt_version_id: int | None = None,
+) -> dict[str, Any]:
+    """Ask for a JSON object fitting ``signature`` (``schema`` =
+    ``signature.json_schema()``). On invalid JSON or a schema mismatch, ask
+    once more with the error appended to the conversation; both calls count
+    towards the step's tokens and cost. Returns the validated outputs.
+    Raises ``NodeError(code="invalid_output")`` after the second failure and
+    lets ``LLMError`` through."""
+    conversation = list(messages)
+    schema = signature.json_schema()
+    error = ""
+    for attempt in (1, 2):
+        response = await ctx.complete(
+            LLMRequest(
+                endpoint=endpoint,
+                messages=conversation,
+                node_id=ctx.node_id,
+                iteration=ctx.iteration,
+                schema=schema,
+                params=dict(params),
+                prompt_version_id=prompt_version_id,
+            )
+        )
+        try:
+            return check_answer(response.text, signature)
+        except ValueError as exc:
+            error = str(exc)
+        if attempt == 1:
+            conversation = [
+                *conversation,
+                {"role": "assistant", "content": response.text},
+                {
+                    "role": "user",
+                    "content": f"That answer was rejected: {error}. Reply again with only "
+                    "a JSON object that matches the schema.",
+                },
+            ]
+    raise NodeError(
+        f"the model's answer did not fit the output signature after 2 attempts: {error}",
+        code="invalid_output",
+    )
