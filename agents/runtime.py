@@ -261,6 +261,11 @@ class ChannelEventSink:
     run_id: int
 
     async def emit(self, type: str, payload: dict[str, Any]) -> None:
+        if type == "step.token" and isinstance(payload.get("tokens"), list):
+            # The engine batches deltas of every step; clients get one message per step.
+            for delta in payload["tokens"]:
+                await abroadcast(self.run_id, {"run_id": self.run_id, "seq": None, "type": type, "payload": delta})
+            return
         await abroadcast(self.run_id, {"run_id": self.run_id, "seq": None, "type": type, "payload": payload})
 
 
@@ -418,7 +423,7 @@ async def run_execute(run_id: int) -> str | None:
     runtime = await sync_to_async(_build_runtime)(run)
     renew = asyncio.create_task(_renew_lease(run.pk, run.attempt))
     try:
-        budget = Budget(max_tokens=run.budget_tokens, max_cost_usd=run.budget_usd)
+        budget = _remaining_budget(run)
         result = await execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency,
                                      budget=budget)
         written = await sync_to_async(run_finish)(run, result)
@@ -433,6 +438,15 @@ async def run_execute(run_id: int) -> str | None:
         return RunStatus.FAILED
     finally:
         renew.cancel()
+
+
+def _remaining_budget(run: Run) -> Budget:
+    """The run's budget less what earlier attempts already spent (the engine counts one execution)."""
+    spent_tokens = run.input_tokens + run.output_tokens
+    return Budget(
+        max_tokens=None if run.budget_tokens is None else max(0, run.budget_tokens - spent_tokens),
+        max_cost_usd=None if run.budget_usd is None else max(Decimal("0"), run.budget_usd - run.cost_usd),
+    )
 
 
 def _build_runtime(run: Run) -> Runtime:
