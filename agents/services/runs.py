@@ -9,6 +9,7 @@ its row exists).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from decimal import Decimal
@@ -147,9 +148,23 @@ def run_dispatch(run_id: int) -> None:
 
     loop = server_loop()
     if loop is not None:
-        asyncio.run_coroutine_threadsafe(run_execute(run_id), loop)
+        # A fresh context: the caller's (a request's) would pin the run's sync_to_async
+        # calls to that request's thread, which goes away when the request ends.
+        loop.call_soon_threadsafe(_spawn, run_id, context=contextvars.Context())
     else:
         threading.Thread(target=lambda: asyncio.run(run_execute(run_id)), name=f"run-{run_id}", daemon=True).start()
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(run_id: int) -> None:
+    """Start executing a run as a task of the server's loop (quickstart mode)."""
+    from agents.runtime import run_execute
+
+    task = asyncio.get_running_loop().create_task(run_execute(run_id), name=f"run-{run_id}")
+    _background.add(task)  # keep a reference until it ends
+    task.add_done_callback(_background.discard)
 
 
 def run_wait(run_id: int, *, timeout_s: float = 600.0, poll_s: float = 0.2) -> Run:

@@ -1,0 +1,33 @@
+"""HTML pages of projects, workflows and runs (mounted at the site root).
+
+``pages`` are the read/run pages; ``editor`` is the canvas builder and its
+HTMX panels (``agents/views/editor.py``).
+"""
+
+from django.urls import path
+
+from agents import views
+from agents.views import editor
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("templates/", editor.template_gallery, name="template-gallery"),
+    path("templates/<slug:template_slug>/use/", editor.template_use, name="template-use"),
+    path("p/<slug:project_slug>/", views.project_home, name="project-home"),
+    path("p/<slug:project_slug>/new/", editor.workflow_new, name="workflow-new"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/", views.workflow_detail, name="workflow-detail"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/run/", views.workflow_run, name="workflow-run"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/", editor.workflow_editor, name="workflow-editor"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/inspector/", editor.editor_inspector, name="editor-inspector"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/run/", editor.editor_run, name="editor-run"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/runs/", editor.editor_runs, name="editor-runs"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/diff/", editor.editor_run_diff, name="editor-run-diff"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/history/", editor.workflow_history, name="workflow-history"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/restore/", editor.workflow_restore, name="workflow-restore"),
+    path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
+    path("runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
+    path("runs/<int:run_id>/state/", editor.editor_run_state, name="editor-run-state"),
+    path("runs/<int:run_id>/steps/<str:node_id>/", editor.editor_step, name="editor-step"),
+    path("runs/<int:run_id>/steps/<str:node_id>/rerun/", editor.editor_rerun, name="editor-rerun"),
+    path("runs/<int:run_id>/steps/<str:node_id>/approval/", editor.editor_approval, name="editor-approval"),
+]
