@@ -248,10 +248,16 @@ class RunView:
     error: str
     error_code: str
     failed_node: str
+    output_values: dict[str, Any] | None = None
 
     @property
     def pk(self) -> int:
         return self.run.pk
+
+    @property
+    def output_items(self) -> list[tuple[str, Any]]:
+        """(name, value) of each output field, for the outputs panel."""
+        return list((self.output_values or {}).items())
 
     @property
     def is_terminal(self) -> bool:
@@ -294,6 +300,7 @@ class RunView:
             error=run.error,
             error_code=run.error_code,
             failed_node=run.failed_node,
+            output_values=run.outputs if isinstance(run.outputs, dict) else None,
         )
         if event_type.startswith("run.") and payload.get("status"):
             view.status = str(payload["status"])
@@ -307,6 +314,8 @@ class RunView:
                 view.duration = format_duration(payload.get("duration_ms"))
             if "outputs" in payload:
                 view.outputs = None if is_empty(payload["outputs"]) else pretty_json(payload["outputs"])
+                if isinstance(payload["outputs"], dict):
+                    view.output_values = payload["outputs"]
             view.error = str(payload.get("error") or view.error)
             view.error_code = str(payload.get("error_code") or view.error_code)
         elif not view.is_terminal:

@@ -13,6 +13,5 @@ app.conf.beat_schedule = {
     "sweep-expired-run-leases": {
         "task": "agents.tasks.sweep_runs",
         "schedule": 10.0,
-        "options": {"queue": "default"},
     },
 }

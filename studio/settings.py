@@ -148,7 +148,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("STUDIO_CHANNEL_PREFIX", "studio")},
         }
     }
 else:
@@ -162,10 +162,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STUDIO_DEFAULT_QUEUE", "default")
 CELERY_TASK_ROUTES = {
-    "agents.tasks.execute_run": {"queue": "runs"},  # run_dispatch names the queue (STUDIO_RUNS_QUEUE)
-    "agents.tasks.sweep_runs": {"queue": "default"},
+    "agents.tasks.execute_run": {"queue": os.environ.get("STUDIO_RUNS_QUEUE", "runs")},
+    "agents.tasks.sweep_runs": {"queue": CELERY_TASK_DEFAULT_QUEUE},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -198,7 +198,7 @@ STUDIO_LOCAL_MODEL_URL = os.environ.get(
 # Run defaults; every cap is visible here and overridable per workflow/run.
 STUDIO_RUN_MAX_CONCURRENCY = int(os.environ.get("STUDIO_RUN_MAX_CONCURRENCY", "4"))
 STUDIO_RUN_LEASE_SECONDS = int(os.environ.get("STUDIO_RUN_LEASE_SECONDS", "30"))
-STUDIO_RUNS_QUEUE = os.environ.get("STUDIO_RUNS_QUEUE", "runs")
+STUDIO_RUNS_QUEUE = CELERY_TASK_ROUTES["agents.tasks.execute_run"]["queue"]
 
 LOGGING = {
     "version": 1,

@@ -1,9 +1,16 @@
 """Test settings: the real services (PostgreSQL, Redis) unless the environment says otherwise."""
 
 import os
+import uuid
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/studio")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+# One test session must never see another's messages on the shared Redis: its own
+# Celery queues and channel-layer prefix (inherited by the workers it starts).
+_token = os.environ.setdefault("STUDIO_TEST_TOKEN", uuid.uuid4().hex[:8])
+os.environ.setdefault("STUDIO_RUNS_QUEUE", f"runs-{_token}")
+os.environ.setdefault("STUDIO_DEFAULT_QUEUE", f"default-{_token}")
+os.environ.setdefault("STUDIO_CHANNEL_PREFIX", f"test-{_token}")
 
 from studio.settings import *  # noqa: E402,F403
 

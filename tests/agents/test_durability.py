@@ -16,7 +16,7 @@ from traces.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.model]
 
-QUEUE = "runs-durability"
+QUEUE = os.environ["STUDIO_RUNS_QUEUE"] + "-durability"
 LEASE_S = "4"
 
 
