@@ -64,7 +64,7 @@ def broadcast(run_id: int, message: dict[str, Any]) -> None:
             future.result(timeout=5)
             return
         async_to_sync(layer.group_send)(run_group(run_id), envelope)
-    except Exception:  # noqa: BLE001 - delivery is best effort; the event is stored
+    except Exception:
         log.warning("could not broadcast event %s of run %s", message.get("seq"), run_id, exc_info=True)
 
 
@@ -87,7 +87,7 @@ async def abroadcast(run_id: int, message: dict[str, Any]) -> None:
                 )
             return
         await layer.group_send(run_group(run_id), envelope)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("could not broadcast %s of run %s", message.get("type"), run_id, exc_info=True)
 
 

@@ -191,7 +191,7 @@ def bench_runs_per_second(fx: Fixture, n: int = 40) -> dict[str, Any]:
 
     workflow = fx.workflow("three-nodes", graph_chain("instant", 1))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studio.settings", "STUDIO_RUNS_QUEUE": "runs-bench"}
-    log = open(ROOT / "var" / "bench-worker.log", "w")  # noqa: SIM115
+    log = open(ROOT / "var" / "bench-worker.log", "w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", "runs-bench", "-c", "2", "-n",
          "bench@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],

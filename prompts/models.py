@@ -88,3 +88,6 @@ class PromptLabelMove(models.Model):
 
     class Meta:
         ordering = ["-moved_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prompt.slug}@{self.label} → v{self.to_version.version}"

@@ -16,9 +16,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from studio.routing import websocket_urlpatterns  # noqa: E402
-
 from studio.lib.loops import remember_server_loop  # noqa: E402
+from studio.routing import websocket_urlpatterns  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
