@@ -57,6 +57,9 @@ def make_server(delay_s: float, port: int = 0) -> ThreadingHTTPServer:
                 time.sleep(delay_s)
             schema = _schema_of(body)
             content = json.dumps(sample_for(schema)) if schema else "ok"
+            if body.get("stream"):
+                self._stream(body, content)
+                return
             self._send({
                 "id": "chatcmpl-fixture", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "fixture"),
@@ -64,6 +67,24 @@ def make_server(delay_s: float, port: int = 0) -> ThreadingHTTPServer:
                              "message": {"role": "assistant", "content": content}}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             })
+
+        def _stream(self, body: dict[str, Any], content: str) -> None:
+            """Server-sent events as OpenAI streams them: one content chunk, a usage chunk, [DONE]."""
+            base = {"id": "chatcmpl-fixture", "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": body.get("model", "fixture")}
+            chunks = [
+                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
+                                      "finish_reason": None}]},
+                {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {**base, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}},
+            ]
+            data = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+            raw = data.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
 
         def _send(self, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
