@@ -58,3 +58,18 @@ class PromptLabelMoveAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+@admin.register(PromptLabel)
+class PromptLabelAdmin(admin.ModelAdmin):
+    """Labels are moved with ``prompts.services.prompt_label_move`` (recorded); here they are read-only."""
+
+    list_display = ("prompt", "name", "version", "updated_at")
+    list_filter = ("prompt__project",)
+    readonly_fields = ("prompt", "name", "version", "updated_at")
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
