@@ -3,6 +3,7 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
+from agents import admin_effects  # noqa: F401 - registers approvals, side effects, MCP servers, egress hosts
 from agents.models import Run, RunEvent, Step, Workflow, WorkflowVersion
 
 

@@ -227,3 +227,140 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} #{self.seq} {self.type}"
+
+
+# ------------------------------------------------------------------ effects (http, approvals, sub-workflows, MCP)
+
+
+class ApprovalDecision(models.Model):
+    """A person's decision on a waiting ``approval`` step (one per run, node and iteration).
+
+    ``data`` (when set) replaces the values under review; it was validated
+    against the approval node's input signature when the decision was taken.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="approval_decisions")
+    node_id = models.CharField(max_length=200)
+    iteration = models.CharField(max_length=64, blank=True, default="")
+    approved = models.BooleanField()
+    data = models.JSONField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "node_id", "iteration"], name="approval_decision_unique_step")
+        ]
+        ordering = ["run", "decided_at", "id"]
+
+    def __str__(self) -> str:
+        verdict = "approved" if self.approved else "rejected"
+        suffix = f"[{self.iteration}]" if self.iteration else ""
+        return f"run {self.run_id} {self.node_id}{suffix} {verdict}"
+
+
+class SideEffectStatus(models.TextChoices):
+    SENDING = "sending", "Sending (may have reached the server)"
+    NOT_SENT = "not_sent", "Not sent (the connection failed)"
+    ANSWERED = "answered", "Answered"
+
+
+class SideEffect(models.Model):
+    """The ledger of side-effecting HTTP requests (POST, PUT, PATCH, DELETE) of a run.
+
+    A row is committed *before* the request leaves, keyed by the step's
+    idempotency key (``"{node_id}:{iteration}"``), so a resumed or retried
+    step knows the request may already have reached the server and refuses
+    to send it again unless the request carries an ``Idempotency-Key``
+    header. ``url`` is stored without its query string.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="side_effects")
+    key = models.CharField(max_length=300)
+    method = models.CharField(max_length=8)
+    url = models.TextField()
+    status = models.CharField(max_length=16, choices=SideEffectStatus.choices, default=SideEffectStatus.SENDING)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    sends = models.PositiveIntegerField(default=1, help_text="Times sent (more than 1 only with an Idempotency-Key).")
+    attempt = models.PositiveIntegerField(default=0, help_text="The run attempt that last sent it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="side_effect_unique_key")]
+        ordering = ["run", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.method} {self.url} ({self.status})"
+
+
+class SubworkflowCall(models.Model):
+    """Links a ``subworkflow`` step (parent run, node, iteration) to the child run it started.
+
+    A resumed parent finds its child here instead of starting another.
+    ``charged_*`` is the child's usage (tokens; USD) already counted into the
+    parent's step, so a resumed parent adds only what is new.
+    """
+
+    parent_run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="subworkflow_calls")
+    node_id = models.CharField(max_length=200)
+    iteration = models.CharField(max_length=64, blank=True, default="")
+    child_run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="subworkflow_call")
+    charged_input_tokens = models.PositiveIntegerField(default=0)
+    charged_output_tokens = models.PositiveIntegerField(default=0)
+    charged_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["parent_run", "node_id", "iteration"], name="subworkflow_call_unique_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.parent_run_id} {self.node_id} → run {self.child_run_id}"
+
+
+class McpServer(models.Model):
+    """An MCP server (streamable HTTP) a project's ``tool`` and ``agent`` nodes may call by ``slug``.
+
+    ``url`` passes the same egress guard as the ``http`` node.
+    ``headers_secret`` optionally names a project secret sent as headers: a
+    JSON object of header → value, or any other value sent as
+    ``Authorization: Bearer <value>``. ``timeout_s`` bounds each call (seconds).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="mcp_servers")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    url = models.CharField(max_length=1000, help_text="Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp")
+    headers_secret = models.ForeignKey(
+        "studio.Secret", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Optional secret holding the headers (JSON object) or a bearer token.",
+    )
+    timeout_s = models.FloatField(default=30.0, help_text="Seconds per call.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "slug"], name="mcp_server_unique_slug")]
+        ordering = ["project", "slug"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from studio.lib.ssrf import EgressRefused, parse_url
+
+        try:
+            parse_url(self.url)
+        except EgressRefused as exc:
+            raise ValidationError({"url": str(exc)}) from None
+        if self.headers_secret_id and self.headers_secret.project_id != self.project_id:
+            raise ValidationError({"headers_secret": "Choose a secret of the same project."})
+        if not 0 < self.timeout_s <= 600:
+            raise ValidationError({"timeout_s": "Between 0 and 600 seconds."})

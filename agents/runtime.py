@@ -462,6 +462,14 @@ def _build_runtime(run: Run) -> Runtime:
         reuse_nodes = frozenset(_not_downstream(run.graph, run.rerun_from_node))
     steps = DjangoStepStore(run_id=run.pk, attempt=run.attempt, labels=labels,
                             reuse_from_run_id=run.parent_run_id, reuse_nodes=reuse_nodes)
+    from agents.effects import (
+        DjangoApprovalGate,
+        DjangoMcpClient,
+        DjangoSecretStore,
+        DjangoSubworkflowRunner,
+        GuardedHttpClient,
+    )
+
     return Runtime(
         llm=GatewayLLMClient(project_id=run.project_id, run_id=run.pk, trace_id=run.trace_id, steps=steps),
         steps=steps,
@@ -469,6 +477,11 @@ def _build_runtime(run: Run) -> Runtime:
         prompts=DjangoPromptStore(project_id=run.project_id),
         clock=SystemClock(),
         control=DbRunControl(run_id=run.pk, attempt=run.attempt),
+        http=GuardedHttpClient(project_id=run.project_id, run_id=run.pk, attempt=run.attempt),
+        secrets=DjangoSecretStore(project_id=run.project_id),
+        approvals=DjangoApprovalGate(run_id=run.pk),
+        subworkflows=DjangoSubworkflowRunner(run_id=run.pk, project_id=run.project_id, attempt=run.attempt),
+        mcp=DjangoMcpClient(project_id=run.project_id),
     )
 
 

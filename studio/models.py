@@ -158,3 +158,54 @@ class ApiKey(models.Model):
     def generate() -> str:
         """A new raw key: ``sk_`` + 40 URL-safe characters."""
         return "sk_" + pysecrets.token_urlsafe(30)
+
+
+class EgressAllowedHost(models.Model):
+    """A host the studio may call although it resolves to a refused address.
+
+    The guarded HTTP client and MCP client refuse private, loopback,
+    link-local, metadata and other non-public addresses (``studio.lib.ssrf``)
+    unless the URL's host is listed here — for the project (``project``
+    set) or for every project (``project`` empty). ``host`` is compared
+    exactly, case-insensitively, without a trailing dot: ``10.0.0.5``,
+    ``intranet.example.com``, ``::1`` (no scheme, port or path). Only
+    administrators manage this list (admin console).
+    """
+
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="egress_allowed_hosts",
+        help_text="Empty: allowed for every project.",
+    )
+    host = models.CharField(max_length=255, help_text="Hostname or IP address, e.g. intranet.example.com or 10.0.0.5.")
+    note = models.CharField(max_length=500, blank=True, help_text="Why this host may be reached.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "host"], name="egress_host_unique_per_project"),
+            models.UniqueConstraint(
+                fields=["host"], condition=models.Q(project__isnull=True), name="egress_host_unique_global"
+            ),
+        ]
+        ordering = ["host"]
+
+    def __str__(self) -> str:
+        return f"{self.host} ({self.project.slug if self.project_id else 'all projects'})"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        from studio.lib.ssrf import normalize_host
+
+        self.host = normalize_host(self.host or "")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from studio.lib.ssrf import normalize_host
+
+        self.host = normalize_host(self.host or "")
+        if not self.host or any(c in self.host for c in "/@ ?#") or self.host.count(":") == 1:
+            raise ValidationError({"host": "Enter a bare hostname or IP address (no scheme, port or path)."})

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from agents.api import runs
+from agents.api import effects, runs
 
 urlpatterns = [
     path("projects/<slug:project_slug>/workflows/<slug:workflow_slug>/runs", runs.run_create, name="api-run-create"),
@@ -12,6 +12,8 @@ urlpatterns = [
     path("runs/<int:run_id>/rerun", runs.run_rerun, name="api-run-rerun"),
     path("runs/<int:run_id>/events", runs.run_events, name="api-run-events"),
 ]
+
+urlpatterns += effects.urlpatterns  # approvals, run diff
 
 try:  # the workflow endpoints (editor, versions, import/export) live beside these
     from agents.api.workflows import urlpatterns as workflow_urlpatterns

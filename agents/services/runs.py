@@ -62,6 +62,13 @@ def run_start(
     """
     graph = version.graph if version is not None else workflow.draft_graph
     issues = validate_graph(graph)
+    if not issues:
+        from agents.effects.subworkflows import check_subworkflow_cycles
+
+        issues = [
+            GraphIssue(code="subworkflow", message=message)
+            for message in check_subworkflow_cycles(workflow.project, graph, slug=workflow.slug)
+        ]
     if issues:
         raise GraphInvalidError(issues)
     if not isinstance(inputs, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -37,7 +38,7 @@ def test_project_cap_makes_runs_wait_their_turn_without_starving_other_projects(
     finished = [run_wait(r.pk, timeout_s=600) for r in [*busy_runs, other_run]]
     assert all(r.status == RunStatus.SUCCEEDED for r in finished), [r.error for r in finished]
     busy_done = sorted(finished[:3], key=lambda r: r.started_at)
-    for earlier, later in zip(busy_done, busy_done[1:], strict=False):
+    for earlier, later in itertools.pairwise(busy_done):
         assert earlier.finished_at <= later.started_at  # never two of the busy project's runs at once
     other_done = finished[3]
     assert other_done.started_at < busy_done[-1].started_at  # the other project did not wait behind the queue
