@@ -124,7 +124,8 @@ def template_variables(source: str) -> set[str]:
     Raises :class:`TemplateError` when it does not parse."""
     try:
         ast = ENV.parse(source)
-    except jinja2.TemplateSyntaxError as exc:
+        ENV.compile(source)  # unknown filters and tests only show up when compiling
+    except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError included
         raise TemplateError(_describe(exc)) from None
     return set(meta.find_undeclared_variables(ast)) - BUILTIN_NAMES
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from agents.engine.errors import TemplateError
 from agents.engine.nodes.base import ConfigProblem, NodeConfig, NodeContext, NodeError, NodeOutput, NodeType
-from agents.engine.nodes.netguard import rendered_url_problem, url_problems
+from agents.engine.nodes.netguard import url_problems
 from agents.engine.nodes.registry import register
 from agents.engine.protocols import HttpRequest
 from agents.engine.signature import FieldSpec, Signature
@@ -113,9 +113,10 @@ async def perform_http(ctx: NodeContext, config: HttpConfig, inputs: dict[str, A
         body = _render_body(config.body, inputs)
     except TemplateError as exc:
         raise NodeError(f"template: {exc}", code="template_error") from None
-    problem = rendered_url_problem(url)
-    if problem:
-        raise NodeError(problem, code="forbidden_host")
+    if not url.startswith(("http://", "https://")):
+        raise NodeError(f"the URL must start with http:// or https:// (got {url[:80]!r})", code="invalid_url")
+    # The address itself is checked by the runtime's HttpClient after DNS resolution, against the
+    # admin's allow-list; the static check in ``check`` gives early feedback on literal hosts.
     request = HttpRequest(
         method=config.method,
         url=url,

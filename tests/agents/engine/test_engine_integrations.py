@@ -107,15 +107,22 @@ def test_http_node_refuses_a_literal_private_host_before_the_run():
     assert [i.code for i in issues] == ["forbidden_host"]
 
 
-def test_http_node_refuses_a_rendered_private_host_at_run_time(arun):
-    http = ScriptedHttp(lambda r: HttpResponse(200, {}, {}))
+def test_http_node_leaves_a_rendered_host_to_the_guarded_client(arun):
+    """The address check after DNS (with the admin's allow-list) is the HttpClient's; the
+    client refusing it fails the step with its reason."""
+
+    def refuse(request: object) -> HttpResponse:
+        raise PermissionError("127.0.0.1 is a loopback address")
+
+    http = ScriptedHttp(refuse)
     doc = http_graph(url="http://{{ question }}/x", headers={})
     kit = Kit(ScriptedLLM({}), extra={"http": http})
 
     result = arun(execute_graph(doc, {"question": "127.0.0.1", "n": 1}, kit.runtime))
 
-    assert result.error_code == "forbidden_host"
-    assert http.requests == []
+    assert [r.url for r in http.requests] == ["http://127.0.0.1/x"]
+    assert result.status == "failed"
+    assert "loopback" in result.error
 
 
 def test_secrets_are_only_allowed_in_headers():

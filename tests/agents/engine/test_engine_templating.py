@@ -94,3 +94,26 @@ def test_render_refuses_building_huge_values():
     with pytest.raises(TemplateError, match="too large"):
         render("{{ 2 ** 100000 }}", {})
     assert render("{{ 'ab' * 2 }} {{ 2 ** 3 }} {{ 3 * 4 }}", {}) == "abab 8 12"
+
+
+def test_unknown_filter_is_a_validation_issue_not_an_exception():
+    from agents.engine import validate_graph
+
+    graph = {
+        "schema": 1,
+        "nodes": [
+            {"id": "in", "type": "input", "label": "In", "position": {"x": 0, "y": 0},
+             "config": {"fields": [{"name": "x", "type": "str"}]}},
+            {"id": "t", "type": "template", "label": "T", "position": {"x": 1, "y": 0},
+             "config": {"template": "{{ x | no_such_filter }}", "inputs": [{"name": "x", "type": "str"}]}},
+            {"id": "out", "type": "output", "label": "Out", "position": {"x": 2, "y": 0},
+             "config": {"fields": [{"name": "text", "type": "str"}]}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "in", "source_port": "x", "target": "t", "target_port": "x"},
+            {"id": "e2", "source": "t", "source_port": "text", "target": "out", "target_port": "text"},
+        ],
+    }
+    issues = validate_graph(graph)
+    assert [issue.node_id for issue in issues] == ["t"]
+    assert "no_such_filter" in issues[0].message
