@@ -33,6 +33,9 @@ class Workflow(models.Model):
     max_concurrency = models.PositiveIntegerField(default=4, help_text="Nodes of one run executing at once.")
     budget_tokens = models.PositiveIntegerField(null=True, blank=True)
     budget_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    timeout_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Wall-clock limit of a run in seconds (default: STUDIO_RUN_TIMEOUT_S)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -122,6 +125,7 @@ class Run(models.Model):
     max_concurrency = models.PositiveIntegerField(default=4)
     budget_tokens = models.PositiveIntegerField(null=True, blank=True)
     budget_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    timeout_s = models.PositiveIntegerField(null=True, blank=True, help_text="Wall-clock limit in seconds.")
     parent_run = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_runs"
     )

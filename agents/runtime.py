@@ -424,8 +424,16 @@ async def run_execute(run_id: int) -> str | None:
     renew = asyncio.create_task(_renew_lease(run.pk, run.attempt))
     try:
         budget = _remaining_budget(run)
-        result = await execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency,
-                                     budget=budget)
+        try:
+            result = await asyncio.wait_for(
+                execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency, budget=budget),
+                timeout=_seconds_left(run),
+            )
+        except TimeoutError:
+            await sync_to_async(run_fail)(
+                run, error=f"The run exceeded its time limit of {run.timeout_s} s.", error_code="run_timeout"
+            )
+            return RunStatus.FAILED
         written = await sync_to_async(run_finish)(run, result)
         return result.status if written else None
     except Fenced:
@@ -438,6 +446,14 @@ async def run_execute(run_id: int) -> str | None:
         return RunStatus.FAILED
     finally:
         renew.cancel()
+
+
+def _seconds_left(run: Run) -> float | None:
+    """Seconds the run may still take (its limit counts from its first start), None for no limit."""
+    if not run.timeout_s:
+        return None
+    elapsed = (timezone.now() - (run.started_at or timezone.now())).total_seconds()
+    return max(0.0, run.timeout_s - elapsed)
 
 
 def _remaining_budget(run: Run) -> Budget:

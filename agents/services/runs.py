@@ -51,11 +51,12 @@ class RunStateError(Exception):
 def run_start(
     *, workflow: Workflow, user: Any, inputs: dict[str, Any], version: WorkflowVersion | None = None,
     budget_tokens: int | None = None, budget_usd: Decimal | None = None, max_concurrency: int | None = None,
-    parent_run: Run | None = None, rerun_from_node: str = "",
+    parent_run: Run | None = None, rerun_from_node: str = "", timeout_s: int | None = None,
 ) -> Run:
     """Create a queued run of ``version`` (the draft when None) and dispatch it on commit.
 
-    Budgets default to the workflow's (tokens: input + output; USD).
+    Budgets default to the workflow's (tokens: input + output; USD); so does
+    ``timeout_s``, the run's wall-clock limit in seconds.
     Raises :class:`GraphInvalidError` (graph fails validation) or
     :class:`RunInputError` (inputs do not fit the input signature); nothing is
     written then.
@@ -86,6 +87,7 @@ def run_start(
             max_concurrency=max_concurrency or workflow.max_concurrency,
             budget_tokens=budget_tokens if budget_tokens is not None else workflow.budget_tokens,
             budget_usd=budget_usd if budget_usd is not None else workflow.budget_usd,
+            timeout_s=timeout_s or workflow.timeout_s or settings.STUDIO_RUN_TIMEOUT_S,
             parent_run=parent_run, rerun_from_node=rerun_from_node,
         )
         event_append(run_id=run.pk, type="run.queued", payload={"status": "queued"})

@@ -77,3 +77,15 @@ def test_budget_stops_the_run_as_soon_as_a_step_crosses_it(project, alice, local
     assert crossing.input_tokens > 0  # what was spent is recorded on the step and the run
     assert run.input_tokens == crossing.input_tokens
     assert not Step.objects.filter(run=run, node_id="writer").exists()
+
+
+def test_run_timeout_fails_the_run_and_closes_its_steps(project, alice, local_endpoint, local_model,
+                                                         celery_worker_proc):
+    workflow = Workflow.objects.create(project=project, slug="slow", name="Slow", draft_graph=_long_answer_graph(),
+                                       timeout_s=2)
+    run = run_wait(run_start(workflow=workflow, user=alice, inputs={"question": "History of tea?"}).pk,
+                   timeout_s=120)
+    assert run.status == RunStatus.FAILED
+    assert run.error_code == "run_timeout"
+    assert not Step.objects.filter(run=run, status="running").exists()
+    assert RunEvent.objects.filter(run=run, type="run.finished").count() == 1
