@@ -88,7 +88,23 @@ def parse_json_answer(text: str) -> Any:
                 return json.loads(stripped[start : end + 1], strict=False)
             except json.JSONDecodeError:
                 pass
+        repaired = _repair(stripped)
+        if repaired is not None:
+            return repaired
         raise ValueError(f"the answer is not valid JSON ({exc.msg} at position {exc.pos})") from None
+
+
+def _repair(text: str) -> dict[str, Any] | None:
+    """An object recovered from an answer cut off by ``max_tokens`` (an unterminated
+    string or brace), using the json-repair library; None when nothing object-like is
+    there. The caller still validates it against the signature, so a repaired answer
+    missing a required field is refused."""
+    if not text.lstrip().startswith("{"):
+        return None
+    import json_repair
+
+    value = json_repair.loads(text)
+    return value if isinstance(value, dict) and value else None
 
 
 def check_answer(text: str, signature: Signature) -> dict[str, Any]:

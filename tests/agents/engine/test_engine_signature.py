@@ -124,3 +124,14 @@ def test_signature_refuses_duplicate_field_names():
 )
 def test_is_compatible_port_types(source, target, compatible):
     assert is_compatible(FieldSpec(name="s", **source), FieldSpec(name="t", **target)) is compatible
+
+
+def test_an_answer_cut_off_by_max_tokens_is_repaired_then_validated():
+    from agents.engine.nodes.structured import check_answer
+    from agents.engine.signature import FieldSpec, Signature
+
+    signature = Signature([FieldSpec(name="facts", type="str")])
+    assert check_answer('{ "facts": "Bees make honey and poll', signature) == {"facts": "Bees make honey and poll"}
+    both = Signature([FieldSpec(name="facts", type="str"), FieldSpec(name="risks", type="str")])
+    with pytest.raises(ValueError):
+        check_answer('{ "facts": "Bees make honey', both)  # the missing required field is still refused
