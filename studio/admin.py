@@ -51,6 +51,16 @@ class ProjectAdmin(GuardedModelAdmin):
     inlines = [MembershipInline]
 
 
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    """Who has which role in which project (also editable inline on the project)."""
+
+    list_display = ("user", "project", "role", "created_at")
+    list_filter = ("role", "project")
+    search_fields = ("user__username", "project__slug")
+    autocomplete_fields = ()
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     """Append-only: no add, change or delete, not even for superusers."""
