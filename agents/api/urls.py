@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from agents.api import effects, runs
+from agents.api import effects, runs, workflows
 
 urlpatterns = [
     path("projects/<slug:project_slug>/workflows/<slug:workflow_slug>/runs", runs.run_create, name="api-run-create"),
@@ -14,10 +14,4 @@ urlpatterns = [
 ]
 
 urlpatterns += effects.urlpatterns  # approvals, run diff
-
-try:  # the workflow endpoints (editor, versions, import/export) live beside these
-    from agents.api.workflows import urlpatterns as workflow_urlpatterns
-
-    urlpatterns += workflow_urlpatterns
-except ImportError:  # pragma: no cover - during the editor's construction only
-    pass
+urlpatterns += workflows.urlpatterns  # workflows, drafts, versions, catalog, templates, import/export, trace ingest
