@@ -17,10 +17,25 @@ version is inlined and named in a comment). Model endpoints are inlined as
 LiteLLM model strings and API bases; API keys are never written: LiteLLM
 reads the provider's usual environment variables (``OPENAI_API_KEY`` …).
 
-Node types the export does not translate yet (router, parallel, join, loop,
-supervisor, subworkflow, http, tool, guardrail, approval) produce a function
-that raises ``NotImplementedError`` naming the node, and the header lists
-them — the script never silently skips a node.
+Logic nodes are translated too, with the engine's semantics:
+
+- ``router``: expression mode becomes an ``if``/``elif`` chain — only for
+  conditions in a safe subset (comparisons, and/or/not, ``in``, literals,
+  field names; see :func:`python_condition`); llm mode asks the model for an
+  enum over the route names. Only the chosen port is emitted, and ``wire``
+  skips every node fed only by the other routes (a ``join`` takes what ran).
+- ``join`` (first/object/list/concat); ``loop`` (bounded by
+  ``max_iterations``, ``until`` through the same subset); ``parallel``
+  (items and branches, ``asyncio.gather`` under a semaphore); loop and
+  parallel bodies (one node or a sub-graph) get their own functions.
+- ``guardrail``: PII (the studio's detector, copied), regex, a JSON Schema
+  subset (stdlib only) and the LLM judge.
+
+Anything else (supervisor, subworkflow, http, tool, approval, agent tools,
+conditions outside the subset, unsupported JSON Schema keywords) produces a
+function that raises ``NotImplementedError`` with the reason, and the header
+lists those nodes — the script never silently skips a node. Retries,
+timeouts and ``on_error`` settings are not translated.
 """
 
 from __future__ import annotations
@@ -28,11 +43,12 @@ from __future__ import annotations
 import json
 import keyword
 import re
+import textwrap
 from typing import Any
 
 from agents.models import Workflow
 
-SUPPORTED = {"input", "output", "llm", "agent", "template"}
+SUPPORTED = {"input", "output", "llm", "agent", "template", "router", "join", "loop", "parallel", "guardrail"}
 _BASEMODEL_NAMES = {
     "model_config",
     "model_fields",
@@ -57,6 +73,10 @@ RUNTIME = '''
 SPANS: list[dict[str, Any]] = []
 STEPS: list[dict[str, Any]] = []
 OVERRIDE: dict[str, str | None] = {"model": None, "api_base": None}
+# The iteration key of the step being run ("" at the top level, "2" in loop round 2 ...).
+ITERATION: contextvars.ContextVar[str] = contextvars.ContextVar("iteration", default="")
+# Nodes that emit only some of their output ports (the chosen route, pass or fail).
+BRANCHING = {"router", "guardrail"}
 
 
 def render(source: str, variables: dict[str, Any]) -> str:
@@ -118,7 +138,8 @@ async def call_model(node_id: str, endpoint: str, messages: list[dict[str, Any]]
     text = response.choices[0].message.content or ""
     usage = getattr(response, "usage", None)
     SPANS.append({
-        "node_id": node_id, "model": model, "input": {"messages": messages}, "output": {"text": text},
+        "node_id": node_id, "iteration": ITERATION.get(), "model": model,
+        "input": {"messages": messages}, "output": {"text": text},
         "input_tokens": getattr(usage, "prompt_tokens", 0) or 0,
         "output_tokens": getattr(usage, "completion_tokens", 0) or 0,
         "latency_ms": round((time.time() - started) * 1000, 1), "started_at": started,
@@ -160,19 +181,54 @@ async def ask_structured(node_id: str, endpoint: str, messages: list[dict[str, A
     raise RuntimeError(f"node {node_id}: the model's answer did not fit the output signature: {error}")
 
 
-async def step(node_id: str, node_type: str, func: Any, inputs_model: type[BaseModel], raw: dict[str, Any]) -> dict[str, Any]:
-    """Validate a node's inputs, run it, record the step (inputs, outputs, tokens, duration)."""
+def wire(results: dict[str, dict[str, Any] | None], sources: dict[str, tuple[str, str]],
+         required: tuple[str, ...] = (), mode: str = "node") -> dict[str, Any] | None:
+    """A node's inputs: ``{input port: (source node, source port)}`` over the edges whose source ran
+    and emitted that port (a router emits only its chosen route). Like the studio's engine:
+
+    - ``node``: skipped (None) when no edge carries a value, or a required input gets none;
+    - ``join``: skipped only when no edge carries a value (it takes what ran);
+    - ``output``: a required field without a value fails the run.
+    """
+    raw = {}
+    for port, (source, source_port) in sources.items():
+        emitted = results.get(source)
+        if emitted is not None and source_port in emitted:
+            raw[port] = emitted[source_port]
+    missing = [port for port in required if port in sources and port not in raw]
+    if mode == "output":
+        if missing:
+            raise RuntimeError(f"missing_output: no value reached the output field(s) {', '.join(missing)}")
+        return raw
+    if sources and (not raw or (mode == "node" and missing)):
+        return None
+    return raw
+
+
+async def step(node_id: str, node_type: str, func: Any, inputs_model: type[BaseModel],
+               raw: dict[str, Any] | None, iteration: str = "") -> dict[str, Any] | None:
+    """Validate a node's inputs, run it, record the step (inputs, outputs, tokens, duration).
+
+    ``raw`` None means the node is skipped (its branch did not run): recorded, and it emits nothing.
+    """
+    if raw is None:
+        STEPS.append({"node_id": node_id, "iteration": iteration, "node_type": node_type, "status": "skipped"})
+        return None
     started = time.time()
     first_span = len(SPANS)
-    inputs = inputs_model.model_validate(raw)
-    outputs = await func(inputs)
-    spans = SPANS[first_span:]
-    data = outputs.model_dump(by_alias=True)
+    token = ITERATION.set(iteration)
+    try:
+        inputs = inputs_model.model_validate(raw)
+        outputs = await func(inputs)
+    finally:
+        ITERATION.reset(token)
+    spans = [s for s in SPANS[first_span:] if s["node_id"] == node_id and s["iteration"] == iteration]
+    data = outputs.model_dump(by_alias=True, exclude_unset=node_type in BRANCHING)
     STEPS.append({
-        "node_id": node_id, "node_type": node_type, "status": "succeeded",
+        "node_id": node_id, "iteration": iteration, "node_type": node_type, "status": "succeeded",
         "inputs": inputs.model_dump(by_alias=True), "outputs": data,
-        "input_tokens": sum(s["input_tokens"] for s in spans if s["node_id"] == node_id),
-        "output_tokens": sum(s["output_tokens"] for s in spans if s["node_id"] == node_id),
+        "input_tokens": sum(s["input_tokens"] for s in spans),
+        "output_tokens": sum(s["output_tokens"] for s in spans),
         "duration_ms": round((time.time() - started) * 1000, 1),
     })
     return data
@@ -349,29 +405,364 @@ def _endpoints(project_id: int, slugs: set[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _node_function(node: dict[str, Any], names: dict[str, str], project_id: int) -> str:
-    node_id, kind, config = node["id"], node["type"], node.get("config") or {}
-    fn, cls = names[node_id], _pascal(names[node_id])
-    title = f'{kind} node "{node.get("label") or node_id}" ({node_id})'
-    head = f'async def node_{fn}(inputs: {cls}Inputs) -> {cls}Outputs:\n    """The {title}."""\n'
-    if kind == "input":
-        return head + f"    return {cls}Outputs.model_validate(inputs.model_dump(by_alias=True))\n"
-    if kind == "output":
-        return head + f"    return {cls}Outputs.model_validate(inputs.model_dump(by_alias=True))\n"
-    if kind == "template":
-        return head + (
-            f"    template = {config.get('template', '')!r}\n"
-            f"    return {cls}Outputs(text=render(template, inputs.model_dump(by_alias=True)))\n"
+class Untranslatable(Exception):
+    """A node config the Python export cannot translate; the node's function raises instead."""
+
+
+_COMPARE_OPS = {"eq": "==", "ne": "!=", "lt": "<", "lteq": "<=", "gt": ">", "gteq": ">=", "in": "in", "notin": "not in"}
+_SUBSET = "only comparisons, and/or/not, in, literals and field names are translated"
+
+
+def python_condition(source: str, variables: str = "v") -> str:
+    """The Python form of the Jinja2 expression ``source`` over the dict ``variables``.
+
+    Parsed with Jinja2's own parser (so precedence and literals mean what they
+    mean in the studio), then translated node by node from a small whitelist:
+    comparisons (``== != < <= > >= in``, ``not in``), ``and``/``or``/``not``,
+    literals (strings, numbers, true/false/none, lists of those) and field
+    names. Anything else (filters, tests, calls, attributes, arithmetic)
+    raises :class:`Untranslatable`. The result is never ``eval``-ed here.
+    """
+    import jinja2
+    from jinja2 import nodes
+
+    if not source.strip():
+        raise Untranslatable("the expression is empty")
+    try:
+        tree = jinja2.Environment(autoescape=True).parse("{{ (" + source + ") }}")
+    except jinja2.TemplateSyntaxError as exc:
+        raise Untranslatable(f"the expression {source!r} does not parse: {exc.message}") from None
+    body = tree.body
+    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+        raise Untranslatable(f"{source!r} is not a single expression")
+
+    def convert(node: Any, inner: bool) -> str:
+        def wrap(text: str) -> str:
+            return f"({text})" if inner else text
+
+        if isinstance(node, nodes.Const) and (node.value is None or isinstance(node.value, (str, int, float, bool))):
+            return repr(node.value)
+        if isinstance(node, nodes.Name) and node.ctx == "load":
+            return f"{variables}[{node.name!r}]"
+        if isinstance(node, (nodes.List, nodes.Tuple)):
+            items = ", ".join(convert(item, True) for item in node.items)
+            return f"[{items}]" if isinstance(node, nodes.List) else f"({items}{',' if len(node.items) == 1 else ''})"
+        if (
+            isinstance(node, nodes.Neg)
+            and isinstance(node.node, nodes.Const)
+            and isinstance(node.node.value, (int, float))
+        ):
+            return repr(-node.node.value)
+        if isinstance(node, nodes.Not):
+            return wrap(f"not {convert(node.node, True)}")
+        if isinstance(node, nodes.And):
+            return wrap(f"{convert(node.left, True)} and {convert(node.right, True)}")
+        if isinstance(node, nodes.Or):
+            return wrap(f"{convert(node.left, True)} or {convert(node.right, True)}")
+        if isinstance(node, nodes.Compare) and all(op.op in _COMPARE_OPS for op in node.ops):
+            parts = [convert(node.expr, True)]
+            for op in node.ops:
+                parts += [_COMPARE_OPS[op.op], convert(op.expr, True)]
+            return wrap(" ".join(parts))
+        what = type(node).__name__
+        if isinstance(node, nodes.Filter):
+            what = f"the filter {node.name!r}"
+        elif isinstance(node, nodes.Test):
+            what = f"the test {node.name!r}"
+        elif isinstance(node, nodes.Compare):
+            what = "the comparison " + ", ".join(op.op for op in node.ops if op.op not in _COMPARE_OPS)
+        raise Untranslatable(f"{source!r} uses {what}; {_SUBSET}")
+
+    return convert(body[0].nodes[0], False)
+
+
+_SCHEMA_KEYWORDS = {
+    "type", "enum", "const", "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "required", "properties", "additionalProperties", "items", "minItems", "maxItems",
+    "title", "description", "$schema", "default",
+}  # fmt: skip
+
+
+def _check_schema_subset(schema: Any, where: str) -> None:
+    if not isinstance(schema, dict):
+        raise Untranslatable(f"{where}: only object schemas are translated")
+    unknown = sorted(set(schema) - _SCHEMA_KEYWORDS)
+    if unknown:
+        raise Untranslatable(f"{where}: JSON Schema keyword(s) {', '.join(unknown)} are not translated")
+    if not isinstance(schema.get("additionalProperties", False), bool):
+        raise Untranslatable(f"{where}: additionalProperties must be true or false to be translated")
+    for sub in (schema.get("properties") or {}).values():
+        _check_schema_subset(sub, where)
+    if "items" in schema:
+        _check_schema_subset(schema["items"], where)
+
+
+GUARDRAIL_RUNTIME = '''
+
+# --------------------------------------------------------------- guardrail
+# The studio's checks, with the standard library only.
+
+def json_schema_violations(value: Any, schema: dict[str, Any]) -> list[str]:
+    """Check ``value`` (decoded first if it is a JSON string) against a JSON Schema subset."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return ["is not valid JSON"]
+    return [f"JSON Schema: {error}" for error in schema_errors(value, schema, "")]
+
+
+def schema_errors(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """type, enum, const, string/number/array bounds, pattern, required, properties, additionalProperties, items."""
+    where = f" at {path}" if path else ""
+    types = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
+             "object": dict, "array": list, "null": type(None)}
+    if "type" in schema:
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        fits = any(isinstance(value, types[k]) and not (k in ("integer", "number") and isinstance(value, bool))
+                   for k in kinds)
+        if not fits:
+            return [f"{value!r} is not of type {' or '.join(map(repr, kinds))}{where}"]
+    errors = []
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{value!r} is not one of {schema['enum']!r}{where}")
+    if "const" in schema and value != schema["const"]:
+        errors.append(f"{schema['const']!r} was expected{where}")
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            errors.append(f"{value!r} is too short{where}")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            errors.append(f"{value!r} is too long{where}")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            errors.append(f"{value!r} does not match {schema['pattern']!r}{where}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        for key, ok in (("minimum", lambda x, b: x >= b), ("maximum", lambda x, b: x <= b),
+                        ("exclusiveMinimum", lambda x, b: x > b), ("exclusiveMaximum", lambda x, b: x < b)):
+            if key in schema and not ok(value, schema[key]):
+                errors.append(f"{value!r} breaks {key} {schema[key]!r}{where}")
+    if isinstance(value, dict):
+        for name in schema.get("required", []):
+            if name not in value:
+                errors.append(f"{name!r} is a required property{where}")
+        properties = schema.get("properties", {})
+        for name, item in value.items():
+            if name in properties:
+                errors += schema_errors(item, properties[name], f"{path}.{name}" if path else name)
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"additional property {name!r} is not allowed{where}")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            errors.append(f"the list is too short{where}")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            errors.append(f"the list is too long{where}")
+        if "items" in schema:
+            for index, item in enumerate(value):
+                errors += schema_errors(item, schema["items"], f"{path}[{index}]")
+    return errors
+
+
+class JudgeVerdict(BaseModel):
+    """The LLM judge's answer."""
+
+    ok: bool = Field(description="true if the text meets the criteria")
+    reason: str = Field(description="one short sentence")
+'''
+
+
+def _pii_runtime() -> str:
+    """The studio's PII detector (``agents.engine.nodes.guardrail``), copied verbatim."""
+    import inspect
+
+    from agents.engine.nodes import guardrail as g
+
+    lines = ["\n# Personal data patterns, as in the studio."]
+    for name in ("_EMAIL", "_PHONE", "_CARD", "_DATE", "_IBAN"):
+        lines.append(f"{name} = re.compile({getattr(g, name).pattern!r})")
+    source = "\n".join(lines) + "\n"
+    for fn in (g._luhn, g._iban_ok, g.find_pii, g._phone_like):
+        source += "\n\n" + inspect.getsource(fn).replace("PiiKind", "str")
+    return source
+
+
+class _Emitter:
+    """Builds the script's signatures, node functions and graph runners (bodies of loops and
+    parallels get their own runner, recursively)."""
+
+    def __init__(self, project_id: int) -> None:
+        self.project_id = project_id
+        self.used: set[str] = set()
+        self.signatures: list[str] = []
+        self.functions: list[str] = []
+        self.runners: list[str] = []
+        self.unsupported: list[str] = []  # "label (id): reason"
+        self.endpoint_slugs: set[str] = set()
+        self.guardrail = False
+        self.pii = False
+
+    def name(self, text: str) -> str:
+        base = _ident(text)
+        candidate, n = base, 2
+        while candidate in self.used:
+            candidate, n = f"{base}_{n}", n + 1
+        self.used.add(candidate)
+        return candidate
+
+    # ------------------------------------------------------------- graphs
+
+    def graph(self, graph: dict[str, Any], prefix: str, runner: str, doc: str) -> None:
+        """Emit every node of ``graph`` and ``runner``, which runs it (step ids ``prefix + id``)."""
+        nodes = {n["id"]: n for n in graph.get("nodes", [])}
+        levels = _levels(graph)
+        order = [i for level in levels for i in level]
+        names = {i: self.name(f"{prefix.replace('.', '_')}{nodes[i].get('label') or i}") for i in order}
+        for node_id in order:
+            self.node(nodes[node_id], prefix + node_id, names[node_id])
+        incoming: dict[str, list[dict[str, Any]]] = {}
+        for edge in graph.get("edges", []):
+            incoming.setdefault(edge["target"], []).append(edge)
+        top = not prefix
+        lines = [
+            f"async def {runner}(inputs: dict[str, Any]{'' if top else ', iteration: str'}) -> dict[str, Any]:",
+            f'    """{doc}',
+            "",
+            "    Nodes run in dependency order, those of one level concurrently. A node fed only by",
+            "    branches that did not run (a router's other routes) is skipped, like in the studio.",
+            '    """',
+            "    results: dict[str, dict[str, Any] | None] = {}",
+        ]
+        final = "{}"
+        suffix = "" if top else ", iteration"
+        for number, level in enumerate(levels, start=1):
+            calls = []
+            pad = " " * (12 if len(level) > 1 else 8)
+            for node_id in level:
+                node = nodes[node_id]
+                cls = _pascal(names[node_id])
+                if node["type"] == "input":
+                    raw = "inputs"
+                else:
+                    edges = incoming.get(node_id, [])
+                    required = [
+                        f["name"] for f in _ports(node)[0] if f.get("required", True) and node["type"] != "join"
+                    ]
+                    pairs = [f"{e['target_port']!r}: ({e['source']!r}, {e['source_port']!r})" for e in edges]
+                    mode = {"join": "join", "output": "output"}.get(node["type"], "node")
+                    extra = ""
+                    if required and any(e["target_port"] in required for e in edges):
+                        extra += f", required={tuple(required)!r}"
+                    if mode != "node":
+                        extra += f", mode={mode!r}"
+                    raw = "wire(results, {" + ", ".join(pairs) + "}" + extra + ")"
+                    head = f"step({prefix + node_id!r}, {node['type']!r}, node_{names[node_id]}, {cls}Inputs, "
+                    if len(pad) + len(node_id) + 24 + len(head) + len(raw) + len(suffix) > 110:
+                        raw = "wire(results, {\n" + "".join(f"{pad}    {p},\n" for p in pairs) + pad + "}" + extra + ")"
+                calls.append(
+                    f"step({prefix + node_id!r}, {node['type']!r}, node_{names[node_id]}, {cls}Inputs, {raw}{suffix})"
+                )
+                if node["type"] == "output":
+                    final = f"results[{node_id!r}] or {{}}"
+            titles = ", ".join(nodes[i].get("label") or i for i in level)
+            lines.append(f"    # level {number}: {titles}")
+            if len(calls) == 1:
+                lines.append(f"    results[{level[0]!r}] = await {calls[0]}")
+            else:
+                targets = ", ".join(f"results[{i!r}]" for i in level)
+                lines.append(f"    {targets} = await asyncio.gather(")
+                lines += [f"        {call}," for call in calls]
+                lines.append("    )")
+        lines.append(f"    return {final}")
+        self.runners.append("\n".join(lines) + "\n")
+
+    def body(self, body: dict[str, Any], container_id: str, container_name: str, what: str) -> tuple[str, list[str]]:
+        """Emit a loop/parallel body; returns (its runner's name, its input names)."""
+        runner = self.name(f"run_{container_name}_{what}")
+        if body.get("graph") is not None:
+            graph = body["graph"]
+            self.graph(
+                graph, f"{container_id}.", runner, f"The {what} of {container_id}: a sub-graph, run once per call."
+            )
+            first = next(n for n in graph["nodes"] if n["type"] == "input")
+            names = [f["name"] for f in (first.get("config") or {}).get("fields", [])]
+            return runner, names
+        node = dict(body["node"])
+        node.setdefault("id", "body")
+        child_id = f"{container_id}.{node['id']}"
+        child = self.name(f"{container_name}_{node.get('label') or node['id']}")
+        self.node(node, child_id, child)
+        inputs, _ = _ports(node)
+        names = [f["name"] for f in inputs]
+        self.runners.append(
+            f"async def {runner}(inputs: dict[str, Any], iteration: str) -> dict[str, Any]:\n"
+            f'    """The {what} of {container_id}: the {node["type"]} node {child_id}."""\n'
+            f"    outputs = await step({child_id!r}, {node['type']!r}, node_{child}, {_pascal(child)}Inputs, inputs, iteration)\n"
+            "    return outputs or {}\n"
         )
-    if kind in ("llm", "agent"):
+        return runner, names
+
+    # -------------------------------------------------------------- nodes
+
+    def node(self, node: dict[str, Any], node_id: str, fn: str) -> None:
+        kind = node["type"]
+        inputs, outputs = _ports(node)
+        cls = _pascal(fn)
+        title = node.get("label") or node_id
+        if kind == "input":
+            inputs = outputs  # the run's inputs enter through the input node
+        elif kind == "output":
+            outputs = inputs  # and its outputs leave through the output node
+        elif kind in ("router", "guardrail"):  # only the chosen ports are emitted
+            outputs = [{**f, "required": False, "default": None} for f in outputs]
+        self.signatures.append("\n" + _model_source(f"{cls}Inputs", inputs, f"Inputs of {title}."))
+        self.signatures.append("\n" + _model_source(f"{cls}Outputs", outputs, f"Outputs of {title}."))
+        head = (
+            f"async def node_{fn}(inputs: {cls}Inputs) -> {cls}Outputs:\n"
+            f'    """The {kind} node "{node.get("label") or node_id}" ({node_id})."""\n'
+        )
+        try:
+            body = self.node_body(node, node_id, fn, cls, inputs)
+        except Untranslatable as exc:
+            reason = str(exc)
+            self.unsupported.append(f"{node.get('label') or node_id} ({node_id}, {kind}): {reason}")
+            message = f"The Python export does not translate this {kind} node: {reason}; run it in the studio."
+            body = f"    message = {_text(message)}\n    raise NotImplementedError(message)\n"
+        self.functions.append("\n" + head + body)
+
+    def node_body(self, node: dict[str, Any], node_id: str, fn: str, cls: str, inputs: list[dict[str, Any]]) -> str:
+        kind, config = node["type"], node.get("config") or {}
+        if kind in ("input", "output"):
+            return f"    return {cls}Outputs.model_validate(inputs.model_dump(by_alias=True))\n"
+        if kind == "template":
+            return (
+                f"    template = {_text(config.get('template', ''))}\n"
+                f"    return {cls}Outputs(text=render(template, inputs.model_dump(by_alias=True)))\n"
+            )
+        if kind in ("llm", "agent"):
+            return self.llm(node, node_id, cls)
+        if kind == "router":
+            return self.router(config, node_id, fn, cls, inputs)
+        if kind == "join":
+            return self.join(config, cls)
+        if kind == "loop":
+            return self.loop(config, node_id, fn, cls)
+        if kind == "parallel":
+            return self.parallel(config, node_id, fn, cls)
+        if kind == "guardrail":
+            return self.guardrail_body(config, node_id, cls, inputs)
+        raise Untranslatable(f"{kind!r} nodes are not translated yet")
+
+    def llm(self, node: dict[str, Any], node_id: str, cls: str) -> str:
+        kind, config = node["type"], node.get("config") or {}
         endpoint = config.get("endpoint", "")
+        self.endpoint_slugs.add(endpoint)
+        if kind == "agent" and config.get("tools"):
+            raise Untranslatable("agent tools are not translated")
         params = dict(config.get("params") or {})
         outputs = config.get("outputs") or [{"name": "text", "type": "str"}]
         plain = len(outputs) == 1 and outputs[0]["name"] == "text" and outputs[0].get("type", "str") == "str"
         body = "    variables = inputs.model_dump(by_alias=True)\n"
         if kind == "agent":
             body += (
-                f"    instructions = render({config.get('instructions', '')!r}, variables).strip()\n"
+                f"    instructions = render({_text(config.get('instructions', ''))}, variables).strip()\n"
                 '    system = instructions + ("\\n\\n" if instructions else "") + "Reply with a JSON object with these fields:\\n"\n'
                 f"    system += describe_fields({cls}Outputs)\n"
                 '    user = "\\n".join(f"{name}: {format_value(value)}" for name, value in variables.items())\n'
@@ -381,7 +772,7 @@ def _node_function(node: dict[str, Any], names: dict[str, str], project_id: int)
         else:
             source = ""
             if config.get("prompt"):
-                templates, prompt_params, where = _resolve_prompt(project_id, config["prompt"])
+                templates, prompt_params, where = _resolve_prompt(self.project_id, config["prompt"])
                 params = {**prompt_params, **params}
                 source = f"    # Messages of {where}, as exported.\n"
             else:
@@ -396,12 +787,253 @@ def _node_function(node: dict[str, Any], names: dict[str, str], project_id: int)
             body += f"    return {cls}Outputs(text=text)\n"
         else:
             body += f"    return await ask_structured({node_id!r}, {endpoint!r}, messages, {cls}Outputs, params)  # type: ignore[return-value]\n"
-        return head + body
-    return head + (
-        f"    raise NotImplementedError(\n"
-        f'        "The Python export does not translate {kind!r} nodes yet; run this workflow in the studio."\n'
-        f"    )\n"
-    )
+        return body
+
+    def router(self, config: dict[str, Any], node_id: str, fn: str, cls: str, inputs: list[dict[str, Any]]) -> str:
+        routes = config.get("routes") or []
+        default = config.get("default_route", "otherwise")
+        forward = config.get("forward") or (inputs[0]["name"] if inputs else "value")
+        names = [r["name"] for r in routes]
+        if config.get("mode", "expression") == "llm":
+            endpoint = config.get("endpoint", "")
+            self.endpoint_slugs.add(endpoint)
+            choices = names + ([default] if default and default not in names else [])
+            self.signatures.append(
+                f"\nclass {cls}Route(BaseModel):\n"
+                f'    """The route {node_id} picks."""\n\n'
+                f"    route: Literal[{', '.join(repr(c) for c in choices)}]\n"
+            )
+            lines = [f"- {r['name']}: {r['description']}" if r.get("description") else f"- {r['name']}" for r in routes]
+            if default and default not in names:
+                lines.append(f"- {default}: none of the above")
+            return (
+                "    # An LLM classifier picks the route; its answer is an enum over the route names.\n"
+                "    variables = inputs.model_dump(by_alias=True)\n"
+                f"    system = render({_text(config.get('instructions', ''))}, variables).strip()\n"
+                f"    routes = {_literal(lines, indent=4)}\n"
+                '    system += ("\\n\\n" if system else "") + "Pick the route that fits best:\\n" + "\\n".join(routes)\n'
+                "    system += '\\nReply with a JSON object: {\"route\": <route name>}.'\n"
+                '    user = "\\n".join(f"{name}: {format_value(value)}" for name, value in variables.items())\n'
+                '    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]\n'
+                f"    params = {_literal(dict(config.get('params') or {}), indent=4)}\n"
+                f"    answer = await ask_structured({node_id!r}, {endpoint!r}, messages, {cls}Route, params)\n"
+                "    route = answer.route  # type: ignore[attr-defined]\n"
+                f"    # Only the chosen route's port carries the value ({forward}); the other branches are skipped.\n"
+                f"    return {cls}Outputs.model_validate({{route: variables[{forward!r}]}})\n"
+            )
+        body = "    v = inputs.model_dump(by_alias=True)\n    # The routes are tried in order; the first whose condition holds wins.\n"
+        for index, route in enumerate(routes):
+            try:
+                condition = python_condition(route.get("when", ""))
+            except Untranslatable as exc:
+                raise Untranslatable(f"route {route['name']!r}: {exc}") from None
+            keyword_ = "if" if index == 0 else "elif"
+            body += f"    {keyword_} {condition}:  # {route.get('when', '')}\n        route = {route['name']!r}\n"
+        fallback = (
+            f"        route = {default!r}\n"
+            if default
+            else '        raise RuntimeError("no route condition is true and there is no default route")\n'
+        )
+        body += ("    else:\n" + fallback) if routes else fallback.replace("        ", "    ", 1)
+        body += f"    # Only the chosen route's port carries the value ({forward}); the other branches are skipped.\n"
+        body += f"    return {cls}Outputs.model_validate({{route: v[{forward!r}]}})\n"
+        return body
+
+    def join(self, config: dict[str, Any], cls: str) -> str:
+        mode = config.get("mode", "object")
+        names = tuple(f["name"] for f in config.get("inputs") or [{"name": "a"}, {"name": "b"}])
+        body = (
+            "    v = inputs.model_dump(by_alias=True)\n"
+            "    # The branches that ran, in port order (a branch that was skipped gives None).\n"
+            f"    active = [(name, v[name]) for name in {names!r} if v.get(name) is not None]\n"
+        )
+        if mode == "first":
+            return body + (
+                "    if not active:\n"
+                '        raise RuntimeError("no branch produced a value")\n'
+                f"    return {cls}Outputs.model_validate({{'value': active[0][1]}})\n"
+            )
+        if mode == "object":
+            return body + f"    return {cls}Outputs(merged=dict(active))\n"
+        if mode == "list":
+            return body + f"    return {cls}Outputs(items=[value for _, value in active])\n"
+        separator = config.get("separator", "\n\n")
+        return body + f"    return {cls}Outputs(text={separator!r}.join(str(value) for _, value in active))\n"
+
+    def loop(self, config: dict[str, Any], node_id: str, fn: str, cls: str) -> str:
+        if not config.get("body") or not config.get("max_iterations"):
+            raise Untranslatable("the loop needs a body and max_iterations")
+        until = config.get("until", "")
+        condition = python_condition(until) if until else ""
+        runner, body_inputs = self.body(config["body"], node_id, fn, "body")
+        rounds = int(config["max_iterations"])
+        state_names = tuple(n for n in body_inputs if n != "iteration")
+        lines = [
+            f"    # Runs the body at most {rounds} times" + (f", until {until}." if until else "."),
+            "    state = inputs.model_dump(by_alias=True)",
+            "    outputs: dict[str, Any] = {}",
+            "    iteration = 0",
+            f"    for iteration in range(1, {rounds + 1}):",
+            "        # The body's inputs come from the state; its outputs feed the next round.",
+            f"        round_inputs = {{name: state[name] for name in {state_names!r} if name in state}}",
+        ]
+        if "iteration" in body_inputs:
+            lines.append('        round_inputs["iteration"] = iteration')
+        lines += [f"        outputs = await {runner}(round_inputs, str(iteration))", "        state.update(outputs)"]
+        if condition:
+            lines += [
+                '        v = {**state, "iteration": iteration}',
+                f"        if {condition}:  # until: {until}",
+                "            break",
+            ]
+            if config.get("on_max") == "fail":  # for ... else: the condition never held
+                lines += [
+                    "    else:",
+                    f'        raise RuntimeError("the exit condition did not hold within {rounds} iterations")',
+                ]
+        lines.append(f'    return {cls}Outputs.model_validate({{**outputs, "iterations": iteration}})')
+        return "\n".join(lines) + "\n"
+
+    def parallel(self, config: dict[str, Any], node_id: str, fn: str, cls: str) -> str:
+        limit = int(config.get("max_concurrency", 4))
+        if config.get("mode", "items") == "branches":
+            lines = [
+                "    # Every branch runs on the context fields at once; one output object per branch.",
+                "    context = inputs.model_dump(by_alias=True)",
+                f"    limit = asyncio.Semaphore({limit})",
+                "",
+                "    async def branch(run: Any, names: tuple[str, ...], key: str) -> dict[str, Any]:",
+                "        async with limit:",
+                "            return await run({name: context[name] for name in names if name in context}, key)",
+                "",
+                "    results = await asyncio.gather(",
+            ]
+            branch_names = []
+            for item in config.get("branches") or []:
+                runner, names = self.body(item["body"], node_id, fn, f"branch_{item['name']}")
+                lines.append(f"        branch({runner}, {tuple(names)!r}, {item['name']!r}),")
+                branch_names.append(item["name"])
+            lines.append("    )")
+            lines.append(
+                f"    return {cls}Outputs.model_validate(dict(zip({tuple(branch_names)!r}, results, strict=True)))"
+            )
+            return "\n".join(lines) + "\n"
+        if not config.get("body"):
+            raise Untranslatable("the parallel node needs a body")
+        runner, names = self.body(config["body"], node_id, fn, "body")
+        item_input = config.get("item_input", "item")
+        collect = config.get("collect")
+        drop = config.get("on_item_error") == "drop"
+        lines = [
+            f"    # The body runs once per item ({item_input!r} gets the item, the context goes along),",
+            f"    # at most {limit} at a time; the results keep the items' order.",
+            "    values = inputs.model_dump(by_alias=True)",
+            '    items = values.pop("items") or []',
+            "    if len(items) > 1000:",
+            '        raise RuntimeError(f"{len(items)} items is more than the limit of 1000")',
+            f"    limit = asyncio.Semaphore({limit})",
+            "",
+            f"    async def one(index: int, item: Any) -> dict[str, Any]{' | None' if drop else ''}:",
+            f"        body_inputs = {{**values, {item_input!r}: item}}",
+            "        async with limit:",
+        ]
+        call = f"await {runner}({{name: body_inputs[name] for name in {tuple(names)!r} if name in body_inputs}}, str(index))"
+        if drop:
+            lines += [
+                "            try:",
+                f"                return {call}",
+                "            except Exception as exc:  # on_item_error: drop the failed item",
+                '                print(f"item {index} dropped: {exc}", file=sys.stderr)',
+                "                return None",
+            ]
+        else:
+            lines.append(f"            return {call}")
+        lines += ["", "    outcomes = await asyncio.gather(*(one(i, item) for i, item in enumerate(items, start=1)))"]
+        kept = "[o for o in outcomes if o is not None]" if drop else "list(outcomes)"
+        if collect:
+            lines.append(f"    results = [o.get({collect!r}) for o in {kept}]  # collect: {collect}")
+        else:
+            lines.append(f"    results = {kept}")
+        lines.append(f"    return {cls}Outputs(results=results)")
+        return "\n".join(lines) + "\n"
+
+    def guardrail_body(self, config: dict[str, Any], node_id: str, cls: str, inputs: list[dict[str, Any]]) -> str:
+        field = config.get("field") or (inputs[0]["name"] if inputs else "value")
+        checks = config.get("checks")
+        if checks is None:
+            checks = [{"kind": "pii"}]
+        lines = [
+            "    v = inputs.model_dump(by_alias=True)",
+            f"    value = v[{field!r}]",
+            "    text = format_value(value)",
+            "    violations: list[str] = []",
+        ]
+        for index, check in enumerate(checks, start=1):
+            kind = check.get("kind")
+            if kind == "pii":
+                kinds = check.get("pii_kinds") or ["email", "phone", "card", "iban"]
+                self.pii = True
+                lines += [
+                    f"    # check {index}: no personal data ({', '.join(kinds)})",
+                    f'    violations += [f"contains personal data: {{kind}}" for kind in find_pii(text, {kinds!r})]',
+                ]
+            elif kind == "regex":
+                pattern = check.get("pattern", "")
+                if check.get("must_match"):
+                    lines += [
+                        f"    # check {index}: must match {pattern!r}",
+                        f"    if re.search({pattern!r}, text) is None:",
+                        f"        violations.append({'does not match the pattern ' + repr(pattern)!r})",
+                    ]
+                else:
+                    lines += [
+                        f"    # check {index}: must not match {pattern!r}",
+                        f"    if re.search({pattern!r}, text) is not None:",
+                        f"        violations.append({'matches the forbidden pattern ' + repr(pattern)!r})",
+                    ]
+            elif kind == "json_schema":
+                schema = check.get("json_schema") or {}
+                _check_schema_subset(schema, f"check {index} (json_schema)")
+                lines += [
+                    f"    # check {index}: the value fits a JSON Schema",
+                    f"    violations += json_schema_violations(value, {_literal(schema, indent=4)})",
+                ]
+            elif kind == "llm_judge":
+                endpoint = config.get("endpoint", "")
+                self.endpoint_slugs.add(endpoint)
+                system = (
+                    "You check text against criteria. Criteria: "
+                    + check.get("criteria", "")
+                    + '\nReply with a JSON object: {"ok": true|false, "reason": "..."}.'
+                )
+                lines += [
+                    f"    # check {index}: an LLM judge decides whether the value meets the criteria",
+                    f"    system = {_text(system)}",
+                    '    messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]',
+                    f"    verdict = await ask_structured({node_id!r}, {endpoint!r}, messages, JudgeVerdict, "
+                    f"{_literal(dict(config.get('params') or {}))})",
+                    "    if not verdict.ok:  # type: ignore[attr-defined]",
+                    '        violations.append(f"judge: {verdict.reason}")  # type: ignore[attr-defined]',
+                ]
+            else:
+                raise Untranslatable(f"check {index}: unknown kind {kind!r}")
+        self.guardrail = True
+        lines += [
+            "    # The value leaves through 'pass', or through 'fail' with the violations.",
+            "    if violations:",
+            f'        return {cls}Outputs.model_validate({{"fail": value, "violations": violations}})',
+            f'    return {cls}Outputs.model_validate({{"pass": value}})',
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _text(value: str, indent: int = 4) -> str:
+    """A string literal; a long one is split into adjacent literals, one per line, in parentheses."""
+    if len(repr(value)) <= 80:
+        return repr(value)
+    chunks = re.findall(r".{1,60}(?:\s+|$)|.{1,60}", value, re.DOTALL)
+    pad = " " * (indent + 4)
+    return "(\n" + "".join(f"{pad}{chunk!r}\n" for chunk in chunks if chunk) + " " * indent + ")"
 
 
 def _literal(value: Any, indent: int = 0) -> str:
@@ -428,24 +1060,14 @@ def export_python(*, workflow: Workflow, graph: dict[str, Any] | None = None, ve
 
     Raises ``ValueError`` for a graph that cannot be translated (a cycle, an
     invalid node config, a missing prompt). The result compiles and is
-    ruff-clean; it is not executed here.
+    ruff-clean; it is not executed here. Nodes it cannot translate get a
+    function that raises ``NotImplementedError`` with the reason.
     """
     graph = graph if graph is not None else workflow.draft_graph
-    nodes = {n["id"]: n for n in graph.get("nodes", [])}
-    levels = _levels(graph)
-    names: dict[str, str] = {}
-    for node_id, node in nodes.items():
-        base = _ident(node.get("label") or node_id)
-        candidate, n = base, 2
-        while candidate in names.values():
-            candidate, n = f"{base}_{n}", n + 1
-        names[node_id] = candidate
-    unsupported = sorted({n["type"] for n in nodes.values() if n["type"] not in SUPPORTED})
-    endpoints = _endpoints(
-        workflow.project_id,
-        {str((n.get("config") or {}).get("endpoint") or "") for n in nodes.values() if n["type"] in ("llm", "agent")}
-        - {""},
-    )
+    emitter = _Emitter(workflow.project_id)
+    emitter.used.add("workflow")  # run_workflow
+    emitter.graph(graph, "", "run_workflow", "Run the workflow on ``inputs`` and return its outputs.")
+    endpoints = _endpoints(workflow.project_id, emitter.endpoint_slugs - {""})
 
     out: list[str] = []
     label = f"version {version}" if version else "draft"
@@ -457,12 +1079,14 @@ def export_python(*, workflow: Workflow, graph: dict[str, Any] | None = None, ve
     out.append(f"    python {workflow.slug.replace('-', '_')}.py --input '{{...}}' [--model M] [--api-base URL]")
     out.append("        [--studio-url URL --api-key sk_...]  # send the trace back to the studio\n")
     out.append("API keys come from the provider's usual environment variables (OPENAI_API_KEY ...).")
-    if unsupported:
-        out.append(f"\nNot translated yet (these nodes raise NotImplementedError): {', '.join(unsupported)}.")
+    if emitter.unsupported:
+        out.append("\nNot translated (these nodes raise NotImplementedError):")
+        for line in emitter.unsupported:
+            out += textwrap.wrap(line.replace("\\", "/"), 100, initial_indent="- ", subsequent_indent="  ")
     out.append('"""\n')
     out.append("from __future__ import annotations\n")
     out.append(
-        "import argparse\nimport asyncio\nimport json\nimport os\nimport re\nimport sys\nimport time\nimport urllib.error\nimport urllib.request\nfrom typing import Any, Literal\n"
+        "import argparse\nimport asyncio\nimport contextvars\nimport json\nimport os\nimport re\nimport sys\nimport time\nimport urllib.error\nimport urllib.request\nfrom typing import Any, Literal\n"
     )
     out.append("# Use LiteLLM's bundled price map instead of fetching one from the network at import time.")
     out.append('os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")\n')
@@ -476,58 +1100,15 @@ def export_python(*, workflow: Workflow, graph: dict[str, Any] | None = None, ve
     out.append("# Literal is used by enum fields of some signatures.")
     out.append("_ = Literal\n")
     out.append(RUNTIME.strip("\n") + "\n")
+    if emitter.guardrail:
+        out.append(GUARDRAIL_RUNTIME.rstrip("\n") + "\n")
+        if emitter.pii:
+            out.append(_pii_runtime().rstrip("\n") + "\n")
     out.append("\n# -------------------------------------------------------------- signatures\n")
-    for node_id in [i for level in levels for i in level]:
-        node = nodes[node_id]
-        inputs, outputs = _ports(node)
-        cls = _pascal(names[node_id])
-        title = node.get("label") or node_id
-        if node["type"] == "input":
-            inputs = outputs  # the run's inputs enter through the input node
-        elif node["type"] == "output":
-            outputs = inputs  # and its outputs leave through the output node
-        out.append("\n" + _model_source(f"{cls}Inputs", inputs, f"Inputs of {title}."))
-        out.append("\n" + _model_source(f"{cls}Outputs", outputs, f"Outputs of {title}."))
+    out += emitter.signatures
     out.append("\n# ------------------------------------------------------------------- nodes\n")
-    for node_id in [i for level in levels for i in level]:
-        out.append("\n" + _node_function(nodes[node_id], names, workflow.project_id))
+    out += emitter.functions
     out.append("\n# ---------------------------------------------------------------- workflow\n")
-    out.append("\nasync def run_workflow(inputs: dict[str, Any]) -> dict[str, Any]:")
-    out.append('    """Run every node in dependency order; nodes of one level run concurrently."""')
-    out.append("    results: dict[str, dict[str, Any]] = {}")
-    incoming: dict[str, list[dict[str, Any]]] = {}
-    for edge in graph.get("edges", []):
-        incoming.setdefault(edge["target"], []).append(edge)
-    final = "{}"
-    for number, level in enumerate(levels, start=1):
-        calls = []
-        for node_id in level:
-            node = nodes[node_id]
-            if node["type"] == "input":
-                raw = "inputs"
-            else:
-                pairs = [
-                    f"{e['target_port']!r}: results[{e['source']!r}][{e['source_port']!r}]"
-                    for e in incoming.get(node_id, [])
-                ]
-                raw = "{" + ", ".join(pairs) + "}"
-                if len(raw) > 60:
-                    pad = " " * (12 if len(level) > 1 else 8)
-                    raw = "{\n" + "".join(f"{pad}    {p},\n" for p in pairs) + pad + "}"
-            cls = _pascal(names[node_id])
-            calls.append(f"step({node_id!r}, {node['type']!r}, node_{names[node_id]}, {cls}Inputs, {raw})")
-            if node["type"] == "output":
-                final = f"results[{node_id!r}]"
-        titles = ", ".join(nodes[i].get("label") or i for i in level)
-        out.append(f"    # level {number}: {titles}")
-        if len(calls) == 1:
-            out.append(f"    results[{level[0]!r}] = await {calls[0]}")
-        else:
-            targets = ", ".join(f"results[{i!r}]" for i in level)
-            out.append(f"    {targets} = await asyncio.gather(")
-            for call in calls:
-                out.append(f"        {call},")
-            out.append("    )")
-    out.append(f"    return {final}")
+    out += ["\n" + runner.rstrip("\n") for runner in emitter.runners]
     out.append(MAIN.rstrip("\n"))
     return "\n".join(out) + "\n"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agents.export_python import export_python
+from agents.export_python import _ident, export_python
 from agents.models import Workflow
 from agents.services import workflows as svc
 from studio.models import Project
@@ -238,3 +238,352 @@ def test_exported_script_reports_its_trace_to_a_studio_url(
     )
     assert result.returncode == 0
     assert "could not reach the studio" in result.stderr  # the POST was attempted; nothing listens on port 9
+
+
+# ----------------------------------------------------- logic nodes and pattern templates
+
+#: Templates the export translates completely, with inputs for a run.
+TEMPLATE_INPUTS: dict[str, dict[str, Any]] = {
+    "conditional": {"message": "My order arrived broken and nobody answers my emails."},
+    "consensus": {"question": "What is the capital of France?"},
+    "debate": {"motion": "Cities should have more bike lanes."},
+    "graph-loop": {"topic": "tides"},
+    "handoff": {"message": "I was charged twice for my subscription this month."},
+    "parallel": {"topic": "coffee", "angles": ["history", "health"]},
+    "question-answering": {"question": "What colour is the sky on a clear day?"},
+    "research-brief": {"topic": "solar power"},
+    "sequential": {"topic": "tea"},
+}
+#: Templates with a node the export does not translate (supervisor).
+NOT_TRANSLATED = {"hierarchical": "supervisor"}
+
+
+def ruff_problems(script: Path) -> str:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--isolated",
+            "--select",
+            "E,F,W,B,UP",
+            "--line-length",
+            "140",
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+def run_script(script: Path, inputs: dict[str, Any], timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script), "--input", json.dumps(inputs)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
+def export_graph(project: Project, alice: Any, graph: dict[str, Any], tmp_path: Path, name: str) -> Path:
+    workflow = svc.workflow_create(project=project, user=alice, name=name, graph=graph)
+    source = export_python(workflow=workflow)
+    compile(source, f"{name}.py", "exec")
+    script = tmp_path / f"{_ident(name)}.py"
+    script.write_text(source)
+    assert not ruff_problems(script), ruff_problems(script)
+    return script
+
+
+def test_every_template_is_covered() -> None:
+    from agents.workflow_templates import workflow_templates
+
+    assert {t["slug"] for t in workflow_templates()} == set(TEMPLATE_INPUTS) | set(NOT_TRANSLATED)
+
+
+@pytest.mark.parametrize("slug", sorted(TEMPLATE_INPUTS))
+def test_supported_templates_export_completely_and_are_ruff_clean(
+    project: Project, alice: Any, local_endpoint: Any, slug: str, tmp_path: Path
+) -> None:
+    from agents.workflow_templates import workflow_template
+
+    template = workflow_template(slug)
+    workflow = svc.workflow_create(project=project, user=alice, name=template["name"], graph=template["graph"])
+    source = export_python(workflow=workflow)
+    compile(source, f"{slug}.py", "exec")
+    assert "NotImplementedError" not in source
+    assert imported_modules(source) - STDLIB <= ALLOWED_THIRD_PARTY
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    assert not ruff_problems(script), ruff_problems(script)
+
+
+@pytest.mark.parametrize("slug", sorted(NOT_TRANSLATED))
+def test_templates_with_untranslated_nodes_say_so(project: Project, alice: Any, slug: str, tmp_path: Path) -> None:
+    from agents.workflow_templates import workflow_template
+
+    template = workflow_template(slug)
+    workflow = svc.workflow_create(project=project, user=alice, name=template["name"], graph=template["graph"])
+    source = export_python(workflow=workflow)
+    assert "Not translated (these nodes raise NotImplementedError)" in source
+    assert f"'{NOT_TRANSLATED[slug]}' nodes are not translated yet" in source
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    assert not ruff_problems(script), ruff_problems(script)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("slug", sorted(TEMPLATE_INPUTS))
+def test_supported_templates_run_against_the_local_model(
+    project: Project, alice: Any, local_endpoint: Any, local_model: str, slug: str, tmp_path: Path
+) -> None:
+    from agents.workflow_templates import workflow_template
+
+    template = workflow_template(slug)
+    script = export_graph(project, alice, template["graph"], tmp_path, slug)
+    result = run_script(script, TEMPLATE_INPUTS[slug], timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = json.loads(result.stdout)
+    output_node = next(n for n in template["graph"]["nodes"] if n["type"] == "output")
+    fields = {f["name"]: f for f in output_node["config"]["fields"]}
+    assert set(outputs) == set(fields)
+    for name, spec in fields.items():
+        value = outputs[name]
+        assert value is not None, name
+        if spec["type"] == "str":
+            assert isinstance(value, str) and value.strip(), name
+        elif spec["type"] == "enum":
+            assert value in spec["choices"], name
+        elif spec["type"] == "int":
+            assert isinstance(value, int), name
+        elif spec["type"] == "list":
+            assert isinstance(value, list) and len(value) == len(TEMPLATE_INPUTS[slug]["angles"]), name
+
+
+# The logic nodes without a model: template bodies make the runs deterministic.
+
+
+def _field(name: str, kind: str = "str", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": kind, **extra}
+
+
+def _node(node_id: str, kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {"id": node_id, "type": kind, "label": node_id.title(), "config": config, "position": {"x": 0, "y": 0}}
+
+
+def _edge(source: str, source_port: str, target: str, target_port: str) -> dict[str, Any]:
+    return {
+        "id": f"{source}-{source_port}-{target}-{target_port}",
+        "source": source,
+        "source_port": source_port,
+        "target": target,
+        "target_port": target_port,
+    }
+
+
+def routed_graph(condition: str) -> dict[str, Any]:
+    """input(text, score) -> router(high if ``condition``, else low) -> one template per branch -> join(first)."""
+    inputs = [_field("text"), _field("score", "int")]
+    return {
+        "schema": 1,
+        "nodes": [
+            _node("input", "input", {"fields": inputs}),
+            _node(
+                "router",
+                "router",
+                {
+                    "mode": "expression",
+                    "inputs": inputs,
+                    "forward": "text",
+                    "routes": [{"name": "high", "when": condition}],
+                },
+            ),
+            _node("shout", "template", {"template": "HIGH: {{ text }}", "inputs": [_field("text")]}),
+            _node("calm", "template", {"template": "low: {{ text }}", "inputs": [_field("text")]}),
+            _node("join", "join", {"mode": "first", "inputs": [_field("high"), _field("low")]}),
+            _node("output", "output", {"fields": [_field("reply"), _field("score", "int")]}),
+        ],
+        "edges": [
+            _edge("input", "text", "router", "text"),
+            _edge("input", "score", "router", "score"),
+            _edge("router", "high", "shout", "text"),
+            _edge("router", "otherwise", "calm", "text"),
+            _edge("shout", "text", "join", "high"),
+            _edge("calm", "text", "join", "low"),
+            _edge("join", "value", "output", "reply"),
+            _edge("input", "score", "output", "score"),
+        ],
+    }
+
+
+def test_python_condition_translates_the_safe_subset_only() -> None:
+    from agents.export_python import Untranslatable, python_condition
+
+    assert python_condition("department == 'billing'") == "v['department'] == 'billing'"
+    assert (
+        python_condition("score > 3 and not (tag in ['a', 'b'] or done == true)")
+        == "(v['score'] > 3) and (not ((v['tag'] in ['a', 'b']) or (v['done'] == True)))"
+    )
+    assert python_condition("x not in none_list or -1 < y <= 2.5") == (
+        "(v['x'] not in v['none_list']) or (-1 < v['y'] <= 2.5)"
+    )
+    assert python_condition("approved") == "v['approved']"
+    for bad in ("text | lower == 'x'", "x is defined", "f(x)", "a.b == 1", "a + 1 > 2", "x[0]", "", "1 +"):
+        with pytest.raises(Untranslatable):
+            python_condition(bad)
+
+
+@pytest.mark.parametrize(("score", "reply"), [(5, "HIGH: hello"), (1, "low: hello")])
+def test_router_skips_the_other_branch_and_the_join_takes_what_ran(
+    project: Project, alice: Any, tmp_path: Path, score: int, reply: str
+) -> None:
+    script = export_graph(project, alice, routed_graph("score > 3 and text != 'x'"), tmp_path, "routed")
+    source = script.read_text()
+    assert "if (v['score'] > 3) and (v['text'] != 'x'):" in source
+    result = run_script(script, {"text": "hello", "score": score})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == {"reply": reply, "score": score}
+
+
+def test_a_router_condition_outside_the_subset_raises_not_implemented(
+    project: Project, alice: Any, tmp_path: Path
+) -> None:
+    script = export_graph(project, alice, routed_graph("text | length > 3"), tmp_path, "filtered")
+    assert "Not translated (these nodes raise NotImplementedError)" in script.read_text()
+    result = run_script(script, {"text": "hello", "score": 5})
+    assert result.returncode == 1
+    assert "NotImplementedError" in result.stderr and "the filter 'length'" in result.stderr
+
+
+def test_join_modes(project: Project, alice: Any, tmp_path: Path) -> None:
+    branches = [_field("a"), _field("b")]
+    nodes = [_node("input", "input", {"fields": branches})]
+    edges = []
+    out_fields = []
+    for mode, port, kind in (("object", "merged", "object"), ("list", "items", "list"), ("concat", "text", "str")):
+        nodes.append(_node(f"j_{mode}", "join", {"mode": mode, "inputs": branches, "separator": " + "}))
+        edges += [_edge("input", "a", f"j_{mode}", "a"), _edge("input", "b", f"j_{mode}", "b")]
+        edges.append(_edge(f"j_{mode}", port, "output", mode))
+        out_fields.append(_field(mode, kind))
+    nodes.append(_node("output", "output", {"fields": out_fields}))
+    script = export_graph(project, alice, {"schema": 1, "nodes": nodes, "edges": edges}, tmp_path, "joins")
+    result = run_script(script, {"a": "x", "b": "y"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == {"object": {"a": "x", "b": "y"}, "list": ["x", "y"], "concat": "x + y"}
+
+
+def test_loop_runs_until_its_condition_with_a_graph_body(project: Project, alice: Any, tmp_path: Path) -> None:
+    body = {
+        "schema": 1,
+        "nodes": [
+            _node("body_in", "input", {"fields": [_field("text"), _field("iteration", "int")]}),
+            _node("grow", "template", {"template": "{{ text }}+", "inputs": [_field("text")]}),
+            _node("body_out", "output", {"fields": [_field("text")]}),
+        ],
+        "edges": [_edge("body_in", "text", "grow", "text"), _edge("grow", "text", "body_out", "text")],
+    }
+    graph = {
+        "schema": 1,
+        "nodes": [
+            _node("input", "input", {"fields": [_field("text")]}),
+            _node(
+                "loop",
+                "loop",
+                {"inputs": [_field("text")], "body": {"graph": body}, "max_iterations": 5, "until": "iteration >= 3"},
+            ),
+            _node("output", "output", {"fields": [_field("text"), _field("iterations", "int")]}),
+        ],
+        "edges": [
+            _edge("input", "text", "loop", "text"),
+            _edge("loop", "text", "output", "text"),
+            _edge("loop", "iterations", "output", "iterations"),
+        ],
+    }
+    script = export_graph(project, alice, graph, tmp_path, "looped")
+    result = run_script(script, {"text": "a"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == {"text": "a+++", "iterations": 3}
+
+
+def test_parallel_items_keep_their_order(project: Project, alice: Any, tmp_path: Path) -> None:
+    body = {
+        "node": {
+            "id": "line",
+            "type": "template",
+            "config": {"template": "{{ prefix }}{{ item }}", "inputs": [_field("item"), _field("prefix")]},
+        }
+    }
+    config = {"mode": "items", "body": body, "context": [_field("prefix")], "collect": "text", "max_concurrency": 2}
+    graph = {
+        "schema": 1,
+        "nodes": [
+            _node("input", "input", {"fields": [_field("words", "list", items="str"), _field("prefix")]}),
+            _node("fan", "parallel", config),
+            _node("output", "output", {"fields": [_field("lines", "list", items="str")]}),
+        ],
+        "edges": [
+            _edge("input", "words", "fan", "items"),
+            _edge("input", "prefix", "fan", "prefix"),
+            _edge("fan", "results", "output", "lines"),
+        ],
+    }
+    script = export_graph(project, alice, graph, tmp_path, "fanned")
+    assert "asyncio.Semaphore(2)" in script.read_text()
+    result = run_script(script, {"words": ["a", "b", "c", "d", "e"], "prefix": "-"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == {"lines": ["-a", "-b", "-c", "-d", "-e"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        ('{"name": "Ann"}', 'ok: {"name": "Ann"}'),
+        ('{"name": "Ann", "mail": "ann@example.com"}', "blocked: contains personal data: email"),
+        ('{"name": 3}', "blocked: JSON Schema: 3 is not of type 'string' at name"),
+        ("DROP TABLE", "blocked: matches the forbidden pattern 'DROP'; is not valid JSON"),
+    ],
+)
+def test_guardrail_checks_pii_regex_and_json_schema(
+    project: Project, alice: Any, tmp_path: Path, text: str, verdict: str
+) -> None:
+    checks = [
+        {"kind": "pii", "pii_kinds": ["email", "card"]},
+        {"kind": "regex", "pattern": "DROP"},
+        {"kind": "json_schema", "json_schema": {"type": "object", "properties": {"name": {"type": "string"}}}},
+    ]
+    graph = {
+        "schema": 1,
+        "nodes": [
+            _node("input", "input", {"fields": [_field("text")]}),
+            _node("guard", "guardrail", {"inputs": [_field("text")], "checks": checks}),
+            _node("ok", "template", {"template": "ok: {{ text }}", "inputs": [_field("text")]}),
+            _node(
+                "blocked",
+                "template",
+                {
+                    "template": "blocked: {{ violations | join('; ') }}",
+                    "inputs": [_field("text"), _field("violations", "list", items="str")],
+                },
+            ),
+            _node("join", "join", {"mode": "first", "inputs": [_field("ok"), _field("blocked")]}),
+            _node("output", "output", {"fields": [_field("verdict")]}),
+        ],
+        "edges": [
+            _edge("input", "text", "guard", "text"),
+            _edge("guard", "pass", "ok", "text"),
+            _edge("guard", "fail", "blocked", "text"),
+            _edge("guard", "violations", "blocked", "violations"),
+            _edge("ok", "text", "join", "ok"),
+            _edge("blocked", "text", "join", "blocked"),
+            _edge("join", "value", "output", "verdict"),
+        ],
+    }
+    script = export_graph(project, alice, graph, tmp_path, "guarded")
+    assert "import jsonschema" not in script.read_text()
+    result = run_script(script, {"text": text})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == {"verdict": verdict}
