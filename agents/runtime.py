@@ -17,8 +17,12 @@ executor (quickstart) calls. PostgreSQL is the source of truth:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
+import functools
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,7 +30,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -40,7 +44,7 @@ from agents.engine.protocols import (
     StepRecord,
     ToolCall,
 )
-from agents.events import abroadcast, event_append
+from agents.events import abroadcast, event_append, event_record
 from agents.models import Run, RunStatus, Step, StepStatus
 from prompts.selectors import prompt_version_resolve
 from studio.models import Project
@@ -49,6 +53,7 @@ from traces.models import ModelEndpoint
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # dispatches of one run before it fails as worker_lost
+MAX_EXTRA_DB_THREADS = 4  # per executing run: threads (and connections) for the writes of parallel branches
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -63,9 +68,111 @@ class Fenced(Exception):
     """This worker's attempt is no longer the run's current one: stop writing."""
 
 
+class _DbThreadPool(concurrent.futures.Executor):
+    """Up to ``size`` threads, started on demand; each closes its database connections when the pool shuts down.
+
+    Like ``ThreadPoolExecutor``, but a thread's Django connections (one per
+    thread) are closed by that thread when it leaves, instead of lingering
+    until garbage collection.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Any] | None] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._jobs.put((future, functools.partial(fn, *args, **kwargs)))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
+                thread = threading.Thread(target=self._work, name=f"run-db-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                future, call = job
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(call())
+                    except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller, as ThreadPoolExecutor does
+                        future.set_exception(exc)
+                del job, future, call
+                self._idle.release()
+        finally:
+            connections.close_all()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            for _ in self._threads:
+                self._jobs.put(None)  # after the queued jobs: each thread finishes those, then leaves
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
+class RunDbThreads:
+    """Where one run's step and span writes run.
+
+    By default on ``sync_to_async``'s thread-sensitive thread (one persistent
+    connection). While that thread is busy with another write of the run —
+    parallel branches — a write goes to one of up to ``extra`` more threads
+    instead of queueing behind it (PostgreSQL only: SQLite takes one writer
+    at a time). The extra threads, and their connections, live until
+    :meth:`close` (the end of the run's execution).
+    """
+
+    def __init__(self, extra: int) -> None:
+        self.extra = extra
+        self._busy = 0
+        self._pool: _DbThreadPool | None = None
+
+    @classmethod
+    def for_run(cls, run: Run) -> RunDbThreads:
+        parallel = connections[router.db_for_write(Step)].vendor == "postgresql"
+        return cls(extra=min(max(run.max_concurrency - 1, 0), MAX_EXTRA_DB_THREADS) if parallel else 0)
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """``await fn(*args)`` in a thread, as described above."""
+        if self._busy == 0 or self.extra == 0:
+            self._busy += 1
+            try:
+                return await sync_to_async(fn)(*args)
+            finally:
+                self._busy -= 1
+        if self._pool is None:
+            self._pool = _DbThreadPool(self.extra)
+        return await sync_to_async(fn, thread_sensitive=False, executor=self._pool)(*args)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Let the extra threads finish their queued writes, close their connections and end (no wait)."""
+        self.extra = 0  # a late write (none is expected) takes the thread-sensitive thread
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+
 @dataclass
 class DjangoStepStore:
-    """Checkpoints in the ``Step`` table, fenced by the run's attempt."""
+    """Checkpoints in the ``Step`` table, fenced by the run's attempt.
+
+    Each write is one transaction of three statements: an ``UPDATE`` of the
+    run row that checks the fence and allocates the event's seq (and, for a
+    finished step, adds its tokens and cost), an upsert of the step row, and
+    the event's ``INSERT``. The run's finished steps are read once
+    (:meth:`load_existing`, at the start of an attempt) and then kept up to
+    date by this store's own writes — it is the run's only writer while its
+    attempt holds the fence — so :meth:`load_finished` needs no query.
+    """
 
     run_id: int
     attempt: int
@@ -73,70 +180,95 @@ class DjangoStepStore:
     step_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     reuse_from_run_id: int | None = None
     reuse_nodes: frozenset[str] = frozenset()
+    db: RunDbThreads | None = field(default=None, repr=False)
+    _finished: dict[tuple[str, str], StepRecord] | None = field(default=None, repr=False)
+    _reused: set[tuple[str, str]] = field(default_factory=set, repr=False)
+
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        if self.db is None:
+            return await sync_to_async(fn)(*args)
+        return await self.db.call(fn, *args)
+
+    def load_existing(self) -> None:
+        """Read the run's finished steps (and which rows hold reused outputs): one query."""
+        done = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        finished: dict[tuple[str, str], StepRecord] = {}
+        reused: set[tuple[str, str]] = set()
+        for step in Step.objects.filter(Q(status__in=done) | Q(reused=True), run_id=self.run_id):
+            key = (step.node_id, step.iteration)
+            if step.status in done:
+                finished[key] = _record_of(step)
+            if step.reused:
+                reused.add(key)
+        self._finished, self._reused = finished, reused
 
     async def load_finished(self, node_id: str, iteration: str) -> StepRecord | None:
-        return await sync_to_async(self._load_finished)(node_id, iteration)
-
-    def _load_finished(self, node_id: str, iteration: str) -> StepRecord | None:
-        done = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
-        step = Step.objects.filter(run_id=self.run_id, node_id=node_id, iteration=iteration, status__in=done).first()
-        if step is not None:
-            return _record_of(step)
+        if self._finished is None:
+            await self._in_thread(self.load_existing)
+        assert self._finished is not None
+        found = self._finished.get((node_id, iteration))
+        if found is not None:
+            return found
         if self.reuse_from_run_id and node_id in self.reuse_nodes:
-            source = Step.objects.filter(
-                run_id=self.reuse_from_run_id, node_id=node_id, iteration=iteration, status__in=done
-            ).first()
-            if source is not None:
-                return self._copy_reused(source)
+            return await self._in_thread(self._load_reused, node_id, iteration)  # type: ignore[no-any-return]
         return None
+
+    def _load_reused(self, node_id: str, iteration: str) -> StepRecord | None:
+        done = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        source = Step.objects.filter(
+            run_id=self.reuse_from_run_id, node_id=node_id, iteration=iteration, status__in=done
+        ).first()
+        return None if source is None else self._copy_reused(source)
 
     def _copy_reused(self, source: Step) -> StepRecord:
         """Copy a parent run's finished step into this run (rerun from a node): no call is made."""
+        key = (source.node_id, source.iteration)
         with transaction.atomic():
-            self._check_fence()
-            step, _ = Step.objects.update_or_create(
-                run_id=self.run_id, node_id=source.node_id, iteration=source.iteration,
-                defaults={
-                    "node_type": source.node_type, "label": source.label, "status": source.status,
-                    "inputs": source.inputs, "outputs": source.outputs, "reused": True,
-                    "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal("0"),
-                    "started_at": timezone.now(), "finished_at": timezone.now(), "duration_ms": 0.0,
-                    "attempt": self.attempt, "meta": {"reused_from_step": source.pk},
-                },
-            )
-            event_append(run_id=self.run_id, type="step.finished", payload=_finished_payload(step))
-        return _record_of(step)
+            seq = self._fence_and_next_seq()
+            step = self._upsert(source.node_id, source.iteration, {
+                "node_type": source.node_type, "label": source.label, "status": source.status,
+                "inputs": source.inputs, "outputs": source.outputs, "reused": True,
+                "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal("0"),
+                "started_at": timezone.now(), "finished_at": timezone.now(), "duration_ms": 0.0,
+                "attempt": self.attempt, "meta": {"reused_from_step": source.pk},
+            })
+            event_record(run_id=self.run_id, seq=seq, type="step.finished", payload=_finished_payload(step))
+        record = _record_of(step)
+        self._reused.add(key)
+        self._remember(step)
+        return record
 
     async def step_started(self, record: StepRecord) -> None:
-        await sync_to_async(self._step_started)(record)
+        await self._in_thread(self._step_started, record)
 
     def _step_started(self, record: StepRecord) -> None:
         with transaction.atomic():
-            self._check_fence()
-            step, _ = Step.objects.update_or_create(
-                run_id=self.run_id, node_id=record.node_id, iteration=record.iteration,
-                defaults={
-                    "node_type": record.node_type, "label": self.labels.get(record.node_id, record.node_id),
-                    "status": StepStatus.RUNNING, "inputs": _jsonable(record.inputs), "outputs": {},
-                    "error": "", "error_code": "", "started_at": record.started_at or timezone.now(),
-                    "finished_at": None, "attempt": self.attempt, "meta": _jsonable(record.meta),
-                },
-            )
+            seq = self._fence_and_next_seq()
+            step = self._upsert(record.node_id, record.iteration, {
+                "node_type": record.node_type, "label": self.labels.get(record.node_id, record.node_id),
+                "status": StepStatus.RUNNING, "inputs": _jsonable(record.inputs), "outputs": {},
+                "error": "", "error_code": "", "started_at": record.started_at or timezone.now(),
+                "finished_at": None, "attempt": self.attempt, "meta": _jsonable(record.meta),
+            })
             self.step_ids[(record.node_id, record.iteration)] = step.pk
-            event_append(
-                run_id=self.run_id, type="step.started",
+            event_record(
+                run_id=self.run_id, seq=seq, type="step.started",
                 payload={"step_id": step.pk, "node_id": step.node_id, "iteration": step.iteration,
                          "node_type": step.node_type, "label": step.label, "status": "running",
                          "inputs": step.inputs},
             )
+        self._remember(step)
 
     async def step_finished(self, record: StepRecord) -> None:
-        await sync_to_async(self._step_finished)(record)
+        await self._in_thread(self._step_finished, record)
 
     def _step_finished(self, record: StepRecord) -> None:
         with transaction.atomic():
-            self._check_fence()
-            values = {
+            seq = self._fence_and_next_seq(
+                input_tokens=record.input_tokens, output_tokens=record.output_tokens,
+                cost_usd=record.cost_usd, count_usage=True,
+            )
+            step = self._upsert(record.node_id, record.iteration, {
                 "node_type": record.node_type, "label": self.labels.get(record.node_id, record.node_id),
                 "status": record.status, "inputs": _jsonable(record.inputs), "outputs": _jsonable(record.outputs),
                 "error": record.error, "error_code": record.error_code,
@@ -144,18 +276,80 @@ class DjangoStepStore:
                 "cost_usd": record.cost_usd, "started_at": record.started_at or timezone.now(),
                 "finished_at": record.finished_at or timezone.now(), "duration_ms": record.duration_ms,
                 "attempt": self.attempt, "meta": _jsonable(record.meta),
-            }
-            step, _ = Step.objects.update_or_create(
-                run_id=self.run_id, node_id=record.node_id, iteration=record.iteration, defaults=values
-            )
+            })
             self.step_ids[(record.node_id, record.iteration)] = step.pk
-            Run.objects.filter(pk=self.run_id).update(
-                input_tokens=F("input_tokens") + record.input_tokens,
-                output_tokens=F("output_tokens") + record.output_tokens,
-                cost_usd=F("cost_usd") + (record.cost_usd or Decimal("0")),
-                **({"cost_unknown": True} if record.cost_usd is None else {}),
-            )
-            event_append(run_id=self.run_id, type="step.finished", payload=_finished_payload(step))
+            event_record(run_id=self.run_id, seq=seq, type="step.finished", payload=_finished_payload(step))
+        self._remember(step)
+
+    def _upsert(self, node_id: str, iteration: str, values: dict[str, Any]) -> Step:
+        """Insert or update the (run, node, iteration) row with ``values`` in one statement.
+
+        Columns not in ``values`` keep their stored value (a new row gets the
+        model defaults), as ``update_or_create`` would; the returned instance
+        has its pk and, from this store's knowledge, ``reused``.
+        """
+        step = Step(run_id=self.run_id, node_id=node_id, iteration=iteration, **values)
+        Step.objects.bulk_create(
+            [step], update_conflicts=True, unique_fields=["run", "node_id", "iteration"], update_fields=list(values)
+        )
+        if "reused" not in values:
+            step.reused = (node_id, iteration) in self._reused
+        return step
+
+    def _remember(self, step: Step) -> None:
+        """Keep :meth:`load_finished`'s view equal to the committed row."""
+        if self._finished is None:
+            return
+        key = (step.node_id, step.iteration)
+        if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+            self._finished[key] = _record_of(step)
+        else:
+            self._finished.pop(key, None)
+
+    def _fence_and_next_seq(self, *, input_tokens: int = 0, output_tokens: int = 0,
+                            cost_usd: Decimal | None = Decimal("0"), count_usage: bool = False) -> int:
+        """Check the fence, allocate the next event seq and (``count_usage``) add a step's usage to the run.
+
+        One ``UPDATE … WHERE attempt = … AND status = 'running' RETURNING
+        event_seq`` on PostgreSQL: it also locks the run row until commit, so
+        events of parallel steps get distinct seqs in commit order. Raises
+        :class:`Fenced` when this attempt is no longer the run's current one.
+        """
+        connection = connections[router.db_for_write(Run)]
+        increments: dict[str, Any] = {}
+        if count_usage:
+            increments = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                          "cost_usd": cost_usd or Decimal("0")}
+        if connection.vendor == "postgresql":
+            quote = connection.ops.quote_name
+            column = {name: quote(Run._meta.get_field(name).column)
+                      for name in ("event_seq", "attempt", "status", "cost_unknown", *increments)}
+            assignments = [f"{column['event_seq']} = {column['event_seq']} + 1"]
+            params: list[Any] = []
+            for name, amount in increments.items():
+                assignments.append(f"{column[name]} = {column[name]} + %s")
+                params.append(amount)
+            if count_usage and cost_usd is None:
+                assignments.append(f"{column['cost_unknown']} = true")
+            # Quoted model column names only; every value is a parameter.
+            table, pk = quote(Run._meta.db_table), quote(Run._meta.pk.column)
+            where = f"{pk} = %s AND {column['attempt']} = %s AND {column['status']} = %s"
+            sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {where} RETURNING {column['event_seq']}"  # noqa: S608
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*params, self.run_id, self.attempt, RunStatus.RUNNING])
+                row = cursor.fetchone()
+            if row is None:
+                raise Fenced(f"run {self.run_id} attempt {self.attempt} was superseded")
+            return int(row[0])
+        changes: dict[str, Any] = {name: F(name) + amount for name, amount in increments.items()}
+        if count_usage and cost_usd is None:
+            changes["cost_unknown"] = True
+        updated = Run.objects.filter(pk=self.run_id, attempt=self.attempt, status=RunStatus.RUNNING).update(
+            event_seq=F("event_seq") + 1, **changes
+        )
+        if not updated:
+            raise Fenced(f"run {self.run_id} attempt {self.attempt} was superseded")
+        return int(Run.objects.filter(pk=self.run_id).values_list("event_seq", flat=True).get())
 
     def _check_fence(self) -> None:
         current = Run.objects.filter(pk=self.run_id).values_list("attempt", "status").first()
@@ -422,6 +616,12 @@ async def run_execute(run_id: int) -> str | None:
         return None
     runtime = await sync_to_async(_build_runtime)(run)
     renew = asyncio.create_task(_renew_lease(run.pk, run.attempt))
+    threads = RunDbThreads.for_run(run)
+    assert isinstance(runtime.steps, DjangoStepStore)
+    runtime.steps.db = threads
+    from traces import gateway
+
+    db_runner = gateway.db_runner.set(threads.call)
     try:
         budget = _remaining_budget(run)
         try:
@@ -446,6 +646,8 @@ async def run_execute(run_id: int) -> str | None:
         return RunStatus.FAILED
     finally:
         renew.cancel()
+        gateway.db_runner.reset(db_runner)
+        threads.close()
 
 
 def _seconds_left(run: Run) -> float | None:
@@ -478,6 +680,7 @@ def _build_runtime(run: Run) -> Runtime:
         reuse_nodes = frozenset(_not_downstream(run.graph, run.rerun_from_node))
     steps = DjangoStepStore(run_id=run.pk, attempt=run.attempt, labels=labels,
                             reuse_from_run_id=run.parent_run_id, reuse_nodes=reuse_nodes)
+    steps.load_existing()
     from agents.effects import (
         DjangoApprovalGate,
         DjangoMcpClient,

@@ -53,12 +53,15 @@ LiteLLM is imported on first use (2-4 s) with
 ``LITELLM_LOCAL_MODEL_COST_MAP=True`` (no network), telemetry off, no
 callbacks and ``drop_params=True``; call :func:`preload` at worker start to
 pay that before the first run. Async DB access goes through
-``sync_to_async``.
+``sync_to_async`` — or through the runner a caller put in :data:`db_runner`
+(the runtime does, so the parallel branches of a run do not queue their
+span writes on one thread).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import os
@@ -112,6 +115,7 @@ __all__ = [
     "ToolCall",
     "check_endpoint",
     "complete",
+    "db_runner",
     "list_models",
     "litellm_token_prices",
     "preload",
@@ -168,6 +172,19 @@ class Completion:
 
 
 OnToken = Callable[[str], Awaitable[None]]
+
+#: Runs a sync function with its arguments in some thread and awaits it: ``await runner(fn, *args)``.
+DbRunner = Callable[..., Awaitable[Any]]
+
+#: The runner for the gateway's database work in this context; None: ``sync_to_async`` (thread-sensitive).
+db_runner: contextvars.ContextVar[DbRunner | None] = contextvars.ContextVar("gateway_db_runner", default=None)
+
+
+async def _in_db_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    runner = db_runner.get()
+    if runner is None:
+        return await sync_to_async(fn)(*args)
+    return await runner(fn, *args)
 
 
 class _OnTokenFailed(Exception):
@@ -264,7 +281,7 @@ async def complete(
     call = recording.CallRecord(endpoint=endpoint, context=context, prompt_version_id=prompt_version_id)
     call.raw_input = _raw_input(messages, schema, tools, params)
     try:
-        prepared = await sync_to_async(recording.prepare)(endpoint, context)
+        prepared = await _in_db_thread(recording.prepare, endpoint, context)
         request = _build_request(endpoint, messages, schema, tools, params, prepared.api_key)
         if on_token is not None:
             request.update(stream=True, stream_options={"include_usage": True})
@@ -410,12 +427,11 @@ async def _finish(
     latency_ms: float,
 ) -> Completion:
     parsed, parse_error = parse_json_output(answer.text) if schema is not None else (None, "")
-    cost, source = await sync_to_async(price_call)(
-        call.endpoint, answer.input_tokens, answer.output_tokens, answer.cached_tokens
-    )
+    # No thread hop: pricing reads the endpoint row in hand and litellm's map, imported by the call itself.
+    cost, source = price_call(call.endpoint, answer.input_tokens, answer.output_tokens, answer.cached_tokens)
     call.set_answer(answer, parsed=parsed, parse_error=parse_error, cost=cost, price_source=source)
     call.latency_ms = latency_ms
-    trace_id, span_id = await sync_to_async(recording.record_span)(call, prepared)
+    trace_id, span_id = await _in_db_thread(recording.record_span, call, prepared)
     return Completion(
         text=answer.text,
         parsed=parsed,
@@ -446,7 +462,7 @@ async def _record_failure(
         error.message = redact_text(error.message, prepared.redact_values if prepared else call.context.redact)
     call.set_error(str(error), code)
     try:
-        _, span_id = await sync_to_async(recording.record_span)(call, prepared)
+        _, span_id = await _in_db_thread(recording.record_span, call, prepared)
     except Exception:  # never hide the call's own error behind a recording failure
         log.exception("Could not record the error span of a call to endpoint %s", call.endpoint.pk)
         return

@@ -135,13 +135,27 @@ def _check_context(endpoint: ModelEndpoint, context: SpanContext) -> None:
         )
     if not endpoint.is_active:
         raise GatewayError(f"Endpoint {endpoint.slug!r} is inactive.", transient=False, code="endpoint_inactive")
-    if (
-        context.trace_id is not None
-        and not Trace.objects.filter(pk=context.trace_id, project_id=context.project_id).exists()
-    ):
+    if context.trace_id is not None and not _trace_in_project(context.trace_id, context.project_id):
         raise GatewayError(
             f"Trace {context.trace_id} does not exist in this project.", transient=False, code="bad_trace"
         )
+
+
+# (trace id, project id) pairs already found in the database. A trace never moves to another project, so a
+# found pair stays valid; a run makes one call per LLM step into the same trace. Bounded: cleared when full.
+_KNOWN_TRACES: set[tuple[int, int]] = set()
+_KNOWN_TRACES_MAX = 4096
+
+
+def _trace_in_project(trace_id: int, project_id: int) -> bool:
+    if (trace_id, project_id) in _KNOWN_TRACES:
+        return True
+    if not Trace.objects.filter(pk=trace_id, project_id=project_id).exists():
+        return False
+    if len(_KNOWN_TRACES) >= _KNOWN_TRACES_MAX:
+        _KNOWN_TRACES.clear()
+    _KNOWN_TRACES.add((trace_id, project_id))
+    return True
 
 
 def project_secret_values(project_id: int) -> list[str]:
