@@ -626,7 +626,8 @@ async def run_execute(run_id: int) -> str | None:
         budget = _remaining_budget(run)
         try:
             result = await asyncio.wait_for(
-                execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency, budget=budget),
+                execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency, budget=budget,
+                              allowed_hosts=await sync_to_async(_allowed_hosts)(run.project_id)),
                 timeout=_seconds_left(run),
             )
         except TimeoutError:
@@ -648,6 +649,13 @@ async def run_execute(run_id: int) -> str | None:
         renew.cancel()
         gateway.db_runner.reset(db_runner)
         threads.close()
+
+
+def _allowed_hosts(project_id: int) -> list[str]:
+    """The admin's egress allow-list for the project (see ``studio.models.EgressAllowedHost``)."""
+    from agents.effects.transport import egress_allowed_hosts
+
+    return egress_allowed_hosts(project_id)
 
 
 def _seconds_left(run: Run) -> float | None:

@@ -12,8 +12,9 @@ answers after a fixed delay), so what is measured is Studio itself:
   output through one Celery worker process.
 * ``fanout_20_branches_200ms_wall`` (ms): one run with 20 agent branches in
   parallel against a server that takes 200 ms per call (ideal ≈ 200 ms).
-* the editor's load/save of a 300-node workflow when ``bench/bench_editor.py``
-  is present.
+* the editor's load/save of a 300-node workflow (``bench/bench_editor.py``).
+* ``chaos_resume_after_kill`` (s): SIGKILLed workers during 200 runs, time
+  until the interrupted run's next attempt is claimed (``bench/chaos.py``).
 """
 
 from __future__ import annotations
@@ -230,6 +231,10 @@ def main() -> None:
         bench_editor = None  # type: ignore[assignment]
     if bench_editor is not None:
         results.extend(bench_editor.run(project=fx.project))
+    if os.environ.get("STUDIO_BENCH_CHAOS", "1") != "0":  # ~100 s; STUDIO_BENCH_CHAOS=0 skips it
+        from bench import chaos
+
+        results.extend(chaos.run(project=fx.project))
     for item in results:
         print(f"{item['name']:<45} p50 {item['p50']:>10} {item['unit']:<7} p95 {item['p95']:>10}  n={item['n']}")
     out = ROOT / "bench" / "results.json"

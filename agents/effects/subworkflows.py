@@ -321,14 +321,16 @@ async def _execute_claimed(run: Run) -> None:
     Cancelling the calling step (the parent was cancelled or failed) cancels
     the child run too.
     """
+    from agents.effects.transport import egress_allowed_hosts
     from agents.runtime import Fenced, _build_runtime, _renew_lease, run_fail, run_finish
 
     runtime = await sync_to_async(_build_runtime)(run)
     renew = asyncio.create_task(_renew_lease(run.pk, run.attempt))
     try:
         budget = Budget(max_tokens=run.budget_tokens, max_cost_usd=run.budget_usd)
+        hosts = await sync_to_async(egress_allowed_hosts)(run.project_id)
         result = await execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency,
-                                     budget=budget)
+                                     budget=budget, allowed_hosts=hosts)
         await sync_to_async(run_finish)(run, result)
     except Fenced:
         log.warning("child run %s: attempt %s superseded", run.pk, run.attempt)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from agents.engine.errors import GraphValidationError, InputValidationError
@@ -53,9 +54,11 @@ async def execute_graph(
     *,
     max_concurrency: int = 4,
     budget: Budget | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> RunResult:
     """Run ``graph`` (a graph document) on ``inputs`` and return its
-    :class:`RunResult`.
+    :class:`RunResult`. ``allowed_hosts``: private hosts an admin allowed
+    (the static SSRF check lets them through; the HttpClient re-checks).
 
     Nodes run as soon as every node they depend on has finished;
     independent branches run concurrently, at most ``max_concurrency`` model
@@ -74,7 +77,7 @@ async def execute_graph(
     """
     run = RunState(runtime, max_concurrency=max_concurrency, budget=budget)
     try:
-        doc = check_graph(graph)
+        doc = check_graph(graph, allowed_hosts=allowed_hosts)
     except GraphValidationError as exc:
         return _result(run, status="failed", error=str(exc), error_code="invalid_graph")
     except Exception as exc:

@@ -3,6 +3,7 @@ problem in plain English before anything runs; :func:`check_graph` raises."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from agents.engine.errors import GraphValidationError, SignatureError
@@ -16,7 +17,7 @@ from agents.engine.graph import (
     resolve_node,
     resolved_ports,
 )
-from agents.engine.nodes import ERROR_PORT, ConfigProblem, NodeConfig
+from agents.engine.nodes import ERROR_PORT, ConfigProblem, NodeConfig, netguard
 from agents.engine.nodes.base import NodeType
 from agents.engine.signature import Signature, is_compatible
 
@@ -35,10 +36,16 @@ def _node_problems(node: NodeDoc, node_type: NodeType, config: NodeConfig, outpu
     return problems
 
 
-def validate_graph(doc: dict[str, Any] | GraphDoc) -> list[GraphIssue]:
+def validate_graph(doc: dict[str, Any] | GraphDoc, *, allowed_hosts: Iterable[str] = ()) -> list[GraphIssue]:
     """Every problem of a graph document, in document order; empty when it
     can run. Never raises for a bad document: a wrong shape is reported as
-    ``invalid_document``."""
+    ``invalid_document``. ``allowed_hosts``: private hosts an admin allowed
+    (not reported as ``forbidden_host``)."""
+    with netguard.allowed_hosts(allowed_hosts):
+        return _validate_graph(doc)
+
+
+def _validate_graph(doc: dict[str, Any] | GraphDoc) -> list[GraphIssue]:
     try:
         graph = parse_graph(doc)
     except GraphValidationError as exc:
@@ -239,10 +246,10 @@ def _cycle_issues(nodes: dict[str, NodeDoc], edges: list[EdgeDoc]) -> list[Graph
     return issues
 
 
-def check_graph(doc: dict[str, Any] | GraphDoc) -> GraphDoc:
+def check_graph(doc: dict[str, Any] | GraphDoc, *, allowed_hosts: Iterable[str] = ()) -> GraphDoc:
     """The parsed document when it is valid; raises
     :class:`GraphValidationError` carrying every :class:`GraphIssue`."""
-    issues = validate_graph(doc)
+    issues = validate_graph(doc, allowed_hosts=allowed_hosts)
     if issues:
         raise GraphValidationError(issues)
     return parse_graph(doc)

@@ -62,7 +62,9 @@ def run_start(
     written then.
     """
     graph = version.graph if version is not None else workflow.draft_graph
-    issues = _without_allowed_hosts(validate_graph(graph), graph, workflow.project_id)
+    from agents.effects.transport import egress_allowed_hosts
+
+    issues = validate_graph(graph, allowed_hosts=egress_allowed_hosts(workflow.project_id))
     if not issues:
         from agents.effects.subworkflows import check_subworkflow_cycles
 
@@ -95,32 +97,6 @@ def run_start(
                      data={"workflow": workflow.slug, "version": version.version if version else None})
         transaction.on_commit(lambda: run_dispatch(run.pk))
     return run
-
-
-def _without_allowed_hosts(issues: list[GraphIssue], graph: dict[str, Any], project_id: int) -> list[GraphIssue]:
-    """Drop ``forbidden_host`` issues for hosts an admin allowed (``EgressAllowedHost``).
-
-    The engine refuses literal private/loopback hosts statically without
-    knowing the allow-list; the runtime's guarded client re-checks every
-    address after DNS resolution.
-    """
-    if not any(issue.code == "forbidden_host" for issue in issues):
-        return issues
-    from urllib.parse import urlsplit
-
-    from agents.effects.transport import egress_allowed_hosts
-
-    allowed = {host.lower().strip("[]") for host in egress_allowed_hosts(project_id)}
-    urls = {node.get("id"): str((node.get("config") or {}).get("url", "")) for node in graph.get("nodes", [])}
-
-    def allowed_issue(issue: GraphIssue) -> bool:
-        try:
-            host = (urlsplit(urls.get(issue.node_id, "")).hostname or "").lower()
-        except ValueError:
-            return False
-        return issue.code == "forbidden_host" and bool(host) and host in allowed
-
-    return [issue for issue in issues if not allowed_issue(issue)]
 
 
 def run_rerun_from(*, run: Run, node_id: str, user: Any, inputs: dict[str, Any] | None = None) -> Run:

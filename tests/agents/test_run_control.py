@@ -81,9 +81,12 @@ def test_budget_stops_the_run_as_soon_as_a_step_crosses_it(project, alice, local
 
 def test_run_timeout_fails_the_run_and_closes_its_steps(project, alice, local_endpoint, local_model,
                                                          celery_worker_proc):
-    workflow = Workflow.objects.create(project=project, slug="slow", name="Slow", draft_graph=_long_answer_graph(),
-                                       timeout_s=2)
-    run = run_wait(run_start(workflow=workflow, user=alice, inputs={"question": "History of tea?"}).pk,
+    from tests.agents.test_durability import chain_graph
+
+    # Six model calls in a row cannot finish within one second on any machine.
+    workflow = Workflow.objects.create(project=project, slug="slow", name="Slow", draft_graph=chain_graph(6),
+                                       timeout_s=1)
+    run = run_wait(run_start(workflow=workflow, user=alice, inputs={"text": "The history of tea."}).pk,
                    timeout_s=120)
     assert run.status == RunStatus.FAILED
     assert run.error_code == "run_timeout"

@@ -36,7 +36,8 @@ def test_project_cap_makes_runs_wait_their_turn_without_starving_other_projects(
     other_run = run_start(workflow=other, user=alice, inputs={"question": "Other?"})
 
     finished = [run_wait(r.pk, timeout_s=600) for r in [*busy_runs, other_run]]
-    assert all(r.status == RunStatus.SUCCEEDED for r in finished), [r.error for r in finished]
+    # What the small model answers does not matter here; when each run held a worker does.
+    assert all(r.is_terminal and r.started_at and r.finished_at for r in finished), [r.error for r in finished]
     busy_done = sorted(finished[:3], key=lambda r: r.started_at)
     for earlier, later in itertools.pairwise(busy_done):
         assert earlier.finished_at <= later.started_at  # never two of the busy project's runs at once

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 _METADATA_NAMES = frozenset(
@@ -30,11 +33,30 @@ def _parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
     return None
 
 
+#: Hosts an administrator allowed (the runtime's allow-list), set with :func:`allowed_hosts`.
+_allowed: ContextVar[frozenset[str]] = ContextVar("studio_allowed_hosts", default=frozenset())
+
+
+@contextmanager
+def allowed_hosts(hosts: Iterable[str]) -> Iterator[None]:
+    """Within this block, the static check accepts ``hosts`` (exact names or IP
+    literals, case-insensitive) — the admin's allow-list. The runtime's
+    ``HttpClient`` still checks every resolved address against the same list."""
+    token = _allowed.set(frozenset(h.strip().strip("[]").lower().rstrip(".") for h in hosts))
+    try:
+        yield
+    finally:
+        _allowed.reset(token)
+
+
 def forbidden_host_reason(host: str) -> str | None:
     """Why ``host`` (a hostname or IP literal, brackets allowed) is refused,
     or ``None`` when it may be called. IPv4-mapped, 6to4 and Teredo IPv6
-    addresses are judged by the IPv4 address they carry."""
+    addresses are judged by the IPv4 address they carry. Hosts allowed with
+    :func:`allowed_hosts` pass."""
     name = host.strip().strip("[]").lower().rstrip(".")
+    if name in _allowed.get():
+        return None
     if "%" in name:
         name = name.split("%", 1)[0]  # IPv6 zone id
     if name in _METADATA_NAMES or name.endswith(".localhost") or name.endswith(".internal"):

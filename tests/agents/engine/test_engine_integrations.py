@@ -356,3 +356,11 @@ def test_supervisor_plans_delegates_and_combines(arun):
     assert "owls hoot" in kit.steps.get("boss.planner", "2").inputs["progress"]
     assert kit.steps.get("boss").meta == {"rounds": 2, "subtasks": 2}
     assert result.input_tokens == 50
+
+
+def test_a_host_the_admin_allowed_passes_the_static_check():
+    doc = http_graph(url="http://127.0.0.1:9000/hook", headers={})
+
+    assert [issue.code for issue in validate_graph(doc)] == ["forbidden_host"]
+    assert validate_graph(doc, allowed_hosts=["127.0.0.1"]) == []
+    assert [issue.code for issue in validate_graph(doc)] == ["forbidden_host"]  # only within that call
