@@ -153,11 +153,11 @@ def parse_json_answer(text: str) -> Any:
     if fenced:
         stripped = fenced.group(1)
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, strict=False)  # small models put raw newlines in strings
     except json.JSONDecodeError:
         start, end = stripped.find("{"), stripped.rfind("}")
         if 0 <= start < end:
-            return json.loads(stripped[start:end + 1])
+            return json.loads(stripped[start:end + 1], strict=False)
         raise
 
 

@@ -71,11 +71,11 @@ def test_budget_stops_the_run_as_soon_as_a_step_crosses_it(project, alice, local
     assert run.status == RunStatus.FAILED
     assert run.error_code == "budget_exceeded"
     llm_steps = list(Step.objects.filter(run=run, node_type__in=["agent", "llm"]))
-    assert len(llm_steps) == 1  # max_concurrency 1: the first model step crossed it; nothing after it started
-    crossing = llm_steps[0]
-    assert crossing.status == "failed" and crossing.error_code == "budget_exceeded"
-    assert crossing.input_tokens > 0  # what was spent is recorded on the step and the run
-    assert run.input_tokens == crossing.input_tokens
+    crossing = [step for step in llm_steps if step.error_code == "budget_exceeded"]
+    assert len(crossing) == 1  # max_concurrency 1: one model step crossed it and the run stopped there
+    assert crossing[0].input_tokens > 0  # what was spent is recorded on the step and the run
+    assert run.input_tokens == crossing[0].input_tokens  # a step that got its slot meanwhile spent nothing
+    assert all(step.status == "failed" for step in llm_steps)
     assert not Step.objects.filter(run=run, node_id="writer").exists()
 
 
