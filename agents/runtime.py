@@ -492,11 +492,13 @@ class DbRunControl:
 # --------------------------------------------------------------------------- the run
 
 
-def run_claim(run_id: int) -> Run | None:
+def run_claim(run_id: int, *, respect_cap: bool = True) -> Run | None:
     """Atomically take a run for execution; None if it is not claimable.
 
     Claimable: ``queued``, or ``running`` with an expired lease (its worker
     died). Bumps ``attempt`` (the fence) and sets a fresh lease.
+    ``respect_cap=False`` skips the project's running-runs cap (a child
+    sub-workflow runs in its parent's place; waiting there could deadlock).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -505,7 +507,7 @@ def run_claim(run_id: int) -> Run | None:
         if candidate is None:
             return None
         project_id, status = candidate
-        if status == RunStatus.QUEUED and not _project_has_room(project_id):
+        if respect_cap and status == RunStatus.QUEUED and not _project_has_room(project_id):
             return None  # over the project's cap: it is dispatched again when one of its runs ends
         updated = Run.objects.filter(claimable, pk=run_id).update(
             status=RunStatus.RUNNING, attempt=F("attempt") + 1, lease_expires_at=_lease_until(),

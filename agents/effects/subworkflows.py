@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
-from django.utils import timezone
 
 from agents.engine import (
     Budget,
@@ -290,29 +288,11 @@ def _remaining(parent_budget: Any, parent_used: Any, own_budget: Any) -> Any:
 
 
 def _claim_child(run_id: int) -> Run | None:
-    """Claim a child run like ``agents.runtime.run_claim`` (attempt fence and
-    lease), but without the project's running-runs cap: the child runs in
-    its parent's place, and waiting for room there could deadlock."""
-    from agents.runtime import MAX_ATTEMPTS, _finish, _lease_until
+    """Claim a child run like any run (attempt fence and lease), but without the
+    project's running-runs cap: the child runs in its parent's place."""
+    from agents.runtime import run_claim
 
-    now = timezone.now()
-    with transaction.atomic():
-        claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
-        updated = Run.objects.filter(claimable, pk=run_id).update(
-            status=RunStatus.RUNNING, attempt=F("attempt") + 1, lease_expires_at=_lease_until()
-        )
-        if not updated:
-            return None
-        run = Run.objects.select_related("workflow").get(pk=run_id)
-        if run.started_at is None:
-            run.started_at = now
-            run.save(update_fields=["started_at"])
-        if run.attempt > MAX_ATTEMPTS:
-            _finish(run, status=RunStatus.FAILED, error=f"The run's worker was lost {MAX_ATTEMPTS} times; giving up.",
-                    error_code="worker_lost")
-            return None
-        event_append(run_id=run.pk, type="run.started", payload={"status": "running", "attempt": run.attempt})
-        return run
+    return run_claim(run_id, respect_cap=False)
 
 
 async def _execute_claimed(run: Run) -> None:
