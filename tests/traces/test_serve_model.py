@@ -65,3 +65,34 @@ def test_the_served_model_uses_the_ggufs_chat_template_and_answers_sensibly(loca
 
     assert "paris" in answer["choices"][0]["message"]["content"].lower()
     assert answer["usage"]["prompt_tokens"] > 0
+
+
+def test_the_model_server_keeps_its_port_when_the_environment_names_another(tmp_path):
+    """`make run` exports PORT for the studio; the model server must still bind --port."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.fixtures.services import free_port, stop
+
+    model_port, studio_port = free_port(), free_port()
+    log = tmp_path / "model.log"
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve_model", "--port", str(model_port)],
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PORT": str(studio_port), "HOST": "0.0.0.0"},
+        stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        answered = False
+        while time.monotonic() < deadline and proc.poll() is None and not answered:
+            try:
+                with urlopen(f"http://127.0.0.1:{model_port}/v1/models", timeout=1) as response:
+                    answered = response.status == 200
+            except OSError:
+                time.sleep(0.25)
+        assert answered, log.read_text()[-2000:]
+    finally:
+        stop(proc)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,16 @@ def server_argv(*, model: Path, host: str, port: int, n_ctx: int, threads: int) 
     ]
 
 
+def server_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for llama-cpp-python's server, without ``HOST``/``PORT``.
+
+    Its settings read ``HOST`` and ``PORT`` from the environment and they win
+    over ``--host``/``--port``; ``make run`` exports ``PORT`` for the studio,
+    so left in, the model server would try to take the studio's port.
+    """
+    return {key: value for key, value in environ.items() if key not in {"HOST", "PORT"}}
+
+
 class Command(BaseCommand):
     help = "Serve the local SmolLM2-135M model over an OpenAI-compatible API (llama-cpp-python), in the foreground."
 
@@ -118,4 +129,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Serving {MODEL_ALIAS} at http://{options['host']}:{options['port']}/v1 ({model.name})")
         self.stdout.flush()
         sys.stderr.flush()
-        os.execv(argv[0], argv)  # noqa: S606 - fixed argv; replacing this process forwards every signal
+        os.execve(argv[0], argv, server_env(os.environ))  # noqa: S606 - fixed argv; signals go straight to it
