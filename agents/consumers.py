@@ -9,7 +9,10 @@
 3. forward live events. A stored event is sent once and in seq order: one
    already sent is dropped, and a gap (an event whose broadcast was lost or
    overtaken) is filled from the database first. Ephemeral events
-   (``step.token``, ``seq`` None) are forwarded as they come.
+   (``step.token``, ``seq`` None) are forwarded as they come;
+4. re-check access when the user's membership changes and every
+   ``STUDIO_WS_RECHECK_S`` seconds (``studio.access_watch``): a member removed
+   while connected gets nothing more and the socket closes with 4403.
 
 ``format=html`` (default) sends the ``hx-swap-oob`` fragments of
 ``agents.fragments.render_event_html`` for the htmx ws extension;
@@ -31,6 +34,7 @@ from django.http import Http404
 from agents.fragments import event_dict, render_event_html
 from agents.models import Run
 from agents.selectors import access_run, run_events_after
+from studio.access_watch import AccessWatchMixin
 
 CLOSE_DENIED = 4403
 CLOSE_BAD_REQUEST = 4400
@@ -60,7 +64,7 @@ def _query(scope: dict[str, Any]) -> tuple[int | None, str | None]:
     return after, fmt if fmt in ("html", "json") else None
 
 
-class RunConsumer(AsyncWebsocketConsumer):
+class RunConsumer(AccessWatchMixin, AsyncWebsocketConsumer):
     """Live events of one run (see the module docstring for the protocol)."""
 
     run: Run | None = None
@@ -83,22 +87,36 @@ class RunConsumer(AsyncWebsocketConsumer):
             return
         self.format, self.last_seq = fmt, after
         self.group = f"run.{self.run.pk}"
+        await self.access_watch_start(self.scope["user"].pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # Live messages queue up while this handler runs; run_event drops the replayed ones.
         for event in await database_sync_to_async(_stored_events)(self.run, after):
             await self._send_event(event)
 
     async def disconnect(self, code: int) -> None:
+        await self.access_watch_stop()
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
+
+    def access_still_allowed(self) -> bool:
+        """Re-check ``view`` on the run with the user reloaded (roles are cached on the scope's user)."""
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.filter(pk=self.scope["user"].pk).first()
+        return self.run is not None and _access(user, self.run.pk) is not None
+
+    async def access_lost(self) -> None:
+        """Leave the run's group first, so no event is forwarded after access was lost."""
+        await self.disconnect(CLOSE_DENIED)
+        await self.close(code=CLOSE_DENIED)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Clients have nothing to say; anything they send is ignored."""
 
     async def run_event(self, message: dict[str, Any]) -> None:
         """A live event from the group: ``{"type": "run.event", "event": {...}}``."""
-        if self.run is None or not isinstance(message.get("event"), dict):
+        if self.run is None or self.access_revoked or not isinstance(message.get("event"), dict):
             return
         event = event_dict(message["event"])
         seq = event["seq"]

@@ -4,6 +4,7 @@ Secret values are write-only: the form takes a new value in a password input
 that never renders it back, and no page shows a stored value. API keys are
 shown once, in the message after creation; only their prefix is listed.
 Object permissions (django-guardian) can be granted on projects and secrets.
+The site is for superusers only and audits every change (``studio.admin_site``).
 """
 
 from __future__ import annotations
@@ -17,22 +18,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from guardian.admin import GuardedModelAdmin
 
+from studio.admin_site import admin_audit
 from studio.crypto import secret_set_value
 from studio.models import ApiKey, AuditEvent, Membership, Project, Secret
 
 API_KEY_PREFIX_LENGTH = 10  # "sk_" + 7 characters: enough to recognise a key, useless to guess it
-
-
-def audit(request: HttpRequest, verb: str, obj: Any, project: Project | None, **data: Any) -> None:
-    """Append an audit event for an admin change (never with a secret value)."""
-    AuditEvent.objects.create(
-        project=project,
-        actor=request.user if request.user.is_authenticated else None,
-        verb=verb,
-        object_type=obj._meta.model_name,
-        object_id=str(obj.pk),
-        data=data,
-    )
 
 
 class MembershipInline(admin.TabularInline):
@@ -65,11 +55,11 @@ class MembershipAdmin(admin.ModelAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     """Append-only: no add, change or delete, not even for superusers."""
 
-    list_display = ["created_at", "project", "actor", "verb", "object_type", "object_id"]
+    list_display = ["created_at", "project", "actor_username", "verb", "object_type", "object_id"]
     list_filter = ["verb", "object_type", "project"]
-    search_fields = ["verb", "object_type", "object_id", "actor__username"]
+    search_fields = ["verb", "object_type", "object_id", "actor_username"]
     date_hierarchy = "created_at"
-    list_select_related = ["project", "actor"]
+    list_select_related = ["project"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: AuditEvent | None = None) -> list[str]:
         return [field.name for field in AuditEvent._meta.fields]
@@ -123,18 +113,7 @@ class SecretAdmin(GuardedModelAdmin):
             secret_set_value(secret=obj, value=value)
         if not change:
             obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        verb = "secret.update" if change else "secret.create"
-        audit(request, verb, obj, obj.project, name=obj.name, value_changed=bool(value))
-
-    def delete_model(self, request: HttpRequest, obj: Secret) -> None:
-        audit(request, "secret.delete", obj, obj.project, name=obj.name)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Secret]) -> None:
-        for secret in queryset.select_related("project"):
-            audit(request, "secret.delete", secret, secret.project, name=secret.name)
-        super().delete_queryset(request, queryset)
+        super().save_model(request, obj, form, change)  # audited by the site: the "value" field shows as changed
 
 
 class ApiKeyAddForm(forms.ModelForm):
@@ -176,28 +155,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            audit(request, "apikey.update", obj, obj.project, name=obj.name, role=obj.role)
             return
         raw = ApiKey.generate()
         obj.prefix = raw[:API_KEY_PREFIX_LENGTH]
         obj.hashed_key = ApiKey.hash(raw)
         super().save_model(request, obj, form, change)
-        audit(request, "apikey.create", obj, obj.project, name=obj.name, role=obj.role, prefix=obj.prefix)
         messages.warning(request, f"API key {obj.name!r}: {raw} — copy it now, it will not be shown again.")
-
-    def delete_model(self, request: HttpRequest, obj: ApiKey) -> None:
-        audit(request, "apikey.delete", obj, obj.project, name=obj.name, prefix=obj.prefix)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for key in queryset.select_related("project"):
-            audit(request, "apikey.delete", key, key.project, name=key.name, prefix=key.prefix)
-        super().delete_queryset(request, queryset)
 
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = list(queryset.filter(revoked_at__isnull=True).select_related("project"))
         queryset.filter(pk__in=[key.pk for key in keys]).update(revoked_at=timezone.now())
         for key in keys:
-            audit(request, "apikey.revoke", key, key.project, name=key.name, prefix=key.prefix)
+            admin_audit(request, key, "revoke")
         self.message_user(request, f"Revoked {len(keys)} API key(s).")

@@ -83,14 +83,25 @@ class Membership(models.Model):
 
 
 class AuditEvent(models.Model):
-    """An append-only record of a change or a run: who did what to which object."""
+    """An append-only record of a change or a run: who did what to which object.
+
+    Written only by ``studio.services.audit_record``. The database refuses
+    UPDATE and DELETE of these rows (triggers from ``studio.db_triggers``);
+    the one update it lets through is ON DELETE SET NULL of ``actor`` or
+    ``project``, so deleting a user keeps "who did what" in
+    ``actor_username``. ``object_type`` is the object's ``app_label.model``
+    (e.g. ``agents.workflow``), ``object_id`` its primary key as text.
+    """
 
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    actor_username = models.CharField(
+        max_length=150, blank=True, help_text="The actor's username when the event was recorded (kept if the user is deleted)."
+    )
     verb = models.CharField(max_length=64, help_text="e.g. workflow.publish, run.start")
-    object_type = models.CharField(max_length=64, blank=True)
+    object_type = models.CharField(max_length=64, blank=True, help_text="app_label.model, e.g. agents.workflow")
     object_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -100,7 +111,8 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["project", "-created_at"], name="audit_project_recent")]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.object_type}:{self.object_id}"
+        who = self.actor_username or "system"
+        return f"{self.created_at:%Y-%m-%d %H:%M} {who} {self.verb} {self.object_type}:{self.object_id}"
 
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:

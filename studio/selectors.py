@@ -65,14 +65,20 @@ def has_project_perm(user: Any, project: Project, perm: str) -> bool:
 
 
 def has_object_perm(user: Any, obj: models.Model, project: Project, perm: str) -> bool:
-    """Project role, or a guardian object permission on ``obj`` itself."""
-    if has_project_perm(user, project, perm):
-        return True
-    if user is None or not user.is_authenticated:
+    """Project role, or a guardian object permission on ``obj`` itself — capped by the API key, if any.
+
+    A request authenticated with an API key never gets more than the key's
+    role in the key's project: a "viewer" key of a superuser, or of a user
+    holding a guardian grant on ``obj``, can only read. Raises ``KeyError``
+    for an unknown ``perm``.
+    """
+    if user is None or not user.is_authenticated or not user.is_active:
         return False
     key = api_key_of(user)
-    if key is not None and key.project_id != project.pk:
+    if key is not None and (key.project_id != project.pk or not role_allows(key.role, perm)):
         return False
+    if has_project_perm(user, project, perm):
+        return True
     codename = f"{obj._meta.app_label}.{GUARDIAN_ACTION[perm]}_{obj._meta.model_name}"
     return bool(user.has_perm(codename, obj))
 
@@ -110,7 +116,9 @@ def access_project(*, user: Any, slug: str | None = None, pk: int | None = None,
     return project
 
 
-def visible_in_projects(user: Any, queryset: models.QuerySet[M], *, project_field: str = "project") -> models.QuerySet[M]:
+def visible_in_projects(
+    user: Any, queryset: models.QuerySet[M], *, project_field: str = "project"
+) -> models.QuerySet[M]:
     """Scope ``queryset`` to rows the user may view: by project membership or guardian object permission."""
     if user is None or not user.is_authenticated:
         return queryset.none()

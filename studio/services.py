@@ -10,20 +10,39 @@ from studio.models import AuditEvent, Membership, Project, Role
 
 
 def audit_record(
-    *, project: Project | None, actor: Any, verb: str, obj: models.Model | None = None,
+    *,
+    project: Project | None,
+    actor: Any,
+    verb: str,
+    obj: models.Model | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append an audit event (who did ``verb`` to which object, with details).
+    """Append an audit event: ``actor`` did ``verb`` to ``obj`` in ``project``.
 
-    Never store secret values in ``data``.
+    The one way to write the audit log. ``verb`` is ``<noun>.<action>``
+    (``workflow.publish``, ``secret.delete``); ``object_type`` is
+    ``obj._meta.label_lower`` (``agents.workflow``) and ``object_id`` its pk,
+    both blank without ``obj``. ``actor`` may be a user, an anonymous user or
+    None (the system); a user's username is copied beside the foreign key,
+    and a request made with an API key records the key's prefix in
+    ``data["api_key"]``. Never put secret values in ``data``. Raises
+    ``ValueError`` for a verb longer than 64 characters.
     """
+    if len(verb) > 64:
+        raise ValueError(f"Audit verb too long: {verb!r}")
+    user = actor if getattr(actor, "pk", None) is not None and getattr(actor, "is_authenticated", False) else None
+    payload = dict(data or {})
+    key = getattr(user, "_studio_api_key", None)
+    if key is not None:
+        payload.setdefault("api_key", key.prefix)
     return AuditEvent.objects.create(
         project=project,
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=user,
+        actor_username=user.get_username() if user is not None else "",
         verb=verb,
         object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
-        data=data or {},
+        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        data=payload,
     )
 
 
@@ -39,6 +58,11 @@ def membership_set(*, project: Project, user: Any, role: str, actor: Any = None)
     """Give ``user`` ``role`` in ``project`` (creating or changing the membership)."""
     Role(role)  # raises ValueError for an unknown role
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
-    audit_record(project=project, actor=actor, verb="membership.set", obj=membership,
-                 data={"user": user.get_username(), "role": role})
+    audit_record(
+        project=project,
+        actor=actor,
+        verb="membership.set",
+        obj=membership,
+        data={"user": user.get_username(), "role": role},
+    )
     return membership

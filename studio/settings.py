@@ -53,7 +53,7 @@ QUEUE_MODE = STUDIO_EXECUTOR == "celery"
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "studio.apps.StudioAdminConfig",  # django.contrib.admin, superusers only, every change audited
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -199,6 +199,8 @@ STUDIO_LOCAL_MODEL_URL = os.environ.get(
 STUDIO_RUN_MAX_CONCURRENCY = int(os.environ.get("STUDIO_RUN_MAX_CONCURRENCY", "4"))
 STUDIO_RUN_LEASE_SECONDS = int(os.environ.get("STUDIO_RUN_LEASE_SECONDS", "30"))
 STUDIO_RUN_TIMEOUT_S = int(os.environ.get("STUDIO_RUN_TIMEOUT_S", "3600"))
+# Open websockets re-check access this often (seconds), and at once when a membership changes.
+STUDIO_WS_RECHECK_S = float(os.environ.get("STUDIO_WS_RECHECK_S", "30"))
 STUDIO_RUNS_QUEUE = CELERY_TASK_ROUTES["agents.tasks.execute_run"]["queue"]
 
 LOGGING = {

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from studio.models import AuditEvent, Project
+from studio.models import Project
+from studio.services import audit_record
 from traces.models import ModelEndpoint, StructuredOutput, Trace
 
 LOCAL_ENDPOINT_SLUG = "local"
@@ -40,11 +41,11 @@ def endpoint_ensure_local(*, project: Project) -> ModelEndpoint:
         },
     )
     if created:
-        AuditEvent.objects.create(
+        audit_record(
             project=project,
+            actor=None,
             verb="endpoint.create",
-            object_type="modelendpoint",
-            object_id=str(endpoint.pk),
+            obj=endpoint,
             data={"slug": endpoint.slug, "model": endpoint.model},
         )
     return endpoint

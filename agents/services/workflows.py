@@ -27,7 +27,8 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from agents.models import Workflow, WorkflowVersion, empty_graph
-from studio.models import AuditEvent, Project
+from studio.models import Project
+from studio.services import audit_record
 
 GRAPH_SCHEMA = 1
 MAX_NODES = 2000
@@ -314,14 +315,7 @@ def node_catalog_with_ports() -> list[dict[str, Any]]:
 
 
 def _audit(*, project: Project, user: Any, verb: str, workflow: Workflow, data: dict[str, Any] | None = None) -> None:
-    AuditEvent.objects.create(
-        project=project,
-        actor=user if getattr(user, "is_authenticated", False) else None,
-        verb=verb,
-        object_type="workflow",
-        object_id=str(workflow.pk),
-        data=data or {},
-    )
+    audit_record(project=project, actor=user, verb=verb, obj=workflow, data=data)
 
 
 # ------------------------------------------------------------------ writes
