@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import secrets as pysecrets
 
@@ -10,12 +11,8 @@ from django.db import models
 
 
 class Role(models.TextChoices):
-    """Project roles, from most to least powerful.
-
-    owner/admin manage members, secrets and endpoints; editor changes
-    workflows and prompts; runner starts runs and answers approvals; viewer
-    only reads.
-    """
+    """Project roles, from most to least powerful; each role can do everything
+    the roles below it can (see :data:`ROLE_TABLE`)."""
 
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"
@@ -26,6 +23,18 @@ class Role(models.TextChoices):
 
 ROLE_RANK = {Role.VIEWER: 1, Role.RUNNER: 2, Role.EDITOR: 3, Role.ADMIN: 4, Role.OWNER: 5}
 
+#: The role table — the one place that says what a role means (the README copies it).
+#: Each row: role, the permission it adds, what that covers. Every page, API route,
+#: websocket and admin action asks ``role_allows(role, perm)`` through the selectors.
+ROLE_TABLE: tuple[tuple[Role, str, str], ...] = (
+    (Role.VIEWER, "view", "reads workflows, runs, prompts, traces, endpoints and secret names"),
+    (Role.RUNNER, "run", "also starts, approves, cancels and reruns runs"),
+    (Role.EDITOR, "change", "also edits, imports and publishes workflows and prompts"),
+    (Role.ADMIN, "manage", "also manages members below admin, API keys, secrets, endpoints, "
+                           "settings, the audit log; deletes workflows"),
+    (Role.OWNER, "own", "also deletes or archives the project, transfers ownership, manages admins and owners"),
+)
+
 # The least role that grants each action on a project's objects.
 PERM_MIN_ROLE = {
     "view": Role.VIEWER,
@@ -33,7 +42,13 @@ PERM_MIN_ROLE = {
     "change": Role.EDITOR,
     "delete": Role.ADMIN,
     "manage": Role.ADMIN,
+    "own": Role.OWNER,
 }
+
+
+def role_rank(role: str | None) -> int:
+    """1 (viewer) … 5 (owner); 0 for no role. Raises ``ValueError`` for an unknown role."""
+    return ROLE_RANK[Role(role)] if role else 0
 
 
 def role_allows(role: str | None, perm: str) -> bool:
@@ -55,6 +70,16 @@ class Project(models.Model):
     max_running_runs = models.PositiveIntegerField(
         default=8, help_text="Runs of this project executing at once; more wait their turn."
     )
+    default_budget_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Token budget (input + output) of a run whose workflow sets none."
+    )
+    default_budget_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD budget of a run whose workflow sets none."
+    )
+    default_timeout_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Wall-clock limit (s) of a run whose workflow sets none."
+    )
+    archived_at = models.DateTimeField(null=True, blank=True, help_text="Archived: read-only, no new runs.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -62,6 +87,10 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class Membership(models.Model):
@@ -157,10 +186,18 @@ class ApiKey(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from this moment on; empty: never.")
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now: datetime.datetime) -> bool:
+        """Not revoked and not expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
     @staticmethod
     def hash(raw: str) -> str:
@@ -221,3 +258,40 @@ class EgressAllowedHost(models.Model):
         self.host = normalize_host(self.host or "")
         if not self.host or any(c in self.host for c in "/@ ?#") or self.host.count(":") == 1:
             raise ValidationError({"host": "Enter a bare hostname or IP address (no scheme, port or path)."})
+
+
+class Invitation(models.Model):
+    """A single-use link that makes whoever opens it (signed in) a member with ``role``.
+
+    Only the SHA-256 of the token is stored; the link is shown once. Used once
+    (``used_at``), refused after ``expires_at`` or once revoked.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    email = models.EmailField(blank=True, help_text="Who it is for (a note; the link works for whoever opens it).")
+    hashed_token = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.project} as {self.role}"
+
+    def state(self, now: datetime.datetime) -> str:
+        """``pending``, ``used``, ``revoked`` or ``expired`` at ``now``."""
+        if self.used_at is not None:
+            return "used"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "pending"

@@ -26,7 +26,8 @@ M = TypeVar("M", bound=models.Model)
 AnyUser = AbstractBaseUser | AnonymousUser
 
 # Object-permission codenames per generic action (guardian).
-GUARDIAN_ACTION = {"view": "view", "change": "change", "delete": "delete", "run": "run", "manage": "change"}
+GUARDIAN_ACTION = {"view": "view", "change": "change", "delete": "delete", "run": "run", "manage": "change",
+                  "own": "own"}  # no object grant confers ownership
 
 
 def api_key_of(user: Any) -> ApiKey | None:
@@ -59,8 +60,17 @@ def user_role(user: Any, project: Project) -> str | None:
     return role
 
 
+#: What an archived project refuses to everyone (its settings stay editable, so it can be unarchived).
+ARCHIVED_REFUSES = frozenset({"run", "change", "delete"})
+
+
 def has_project_perm(user: Any, project: Project, perm: str) -> bool:
-    """True when the user's role in ``project`` grants ``perm`` (view/run/change/delete/manage)."""
+    """True when the user's role in ``project`` grants ``perm`` (view/run/change/delete/manage/own).
+
+    An archived project is read-only: ``run``, ``change`` and ``delete`` are refused to every role.
+    """
+    if perm in ARCHIVED_REFUSES and project.archived_at is not None:
+        return False
     return role_allows(user_role(user, project), perm)
 
 
@@ -76,6 +86,8 @@ def has_object_perm(user: Any, obj: models.Model, project: Project, perm: str) -
         return False
     key = api_key_of(user)
     if key is not None and (key.project_id != project.pk or not role_allows(key.role, perm)):
+        return False
+    if perm in ARCHIVED_REFUSES and project.archived_at is not None:
         return False
     if has_project_perm(user, project, perm):
         return True

@@ -6,15 +6,28 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from studio import views
+from studio.workspace.urls import api_urlpatterns as workspace_api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(template_name="studio/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(
+        template_name="studio/password_reset_form.html", email_template_name="studio/password_reset_email.txt",
+        subject_template_name="studio/password_reset_subject.txt"), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(
+        template_name="studio/password_reset_done.html"), name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="studio/password_reset_confirm.html"), name="password_reset_confirm"),
+    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="studio/password_reset_complete.html"), name="password_reset_complete"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include(workspace_api)),
     path("api/v1/", include("agents.api.urls")),
+    path("", include("studio.workspace.urls")),
+    path("", include("traces.endpoints.urls")),
     path("", include("agents.urls")),
 ]

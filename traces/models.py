@@ -27,8 +27,8 @@ class ModelEndpoint(models.Model):
     ``model`` is LiteLLM's provider model string (``openai/gpt-4o-mini``,
     ``anthropic/claude-3-5-haiku-latest``, ``ollama/llama3.2``). Prices are
     USD per 1,000,000 tokens; ``None`` means unknown (then litellm's price
-    map is consulted; if that has none either, the cost is recorded as
-    unknown, never as 0).
+    map is consulted unless ``use_litellm_prices`` is off; if that has none
+    either, the cost is recorded as unknown, never as 0).
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_endpoints")
@@ -51,6 +51,9 @@ class ModelEndpoint(models.Model):
     )
     cached_input_price_per_mtok = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per 1M cached input tokens"
+    )
+    use_litellm_prices = models.BooleanField(
+        default=True, help_text="Without prices here, price calls from LiteLLM's map; off: record the cost as unknown."
     )
     context_window = models.PositiveIntegerField(default=8192, help_text="tokens")
     timeout_s = models.FloatField(default=120.0, help_text="seconds per call")

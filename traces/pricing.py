@@ -54,6 +54,8 @@ def price_call(
     if endpoint.has_price:
         per_token = _endpoint_per_token_prices(endpoint)
         return _cost(per_token, input_tokens, output_tokens, cached_tokens), "endpoint"
+    if not endpoint.use_litellm_prices:
+        return None, "unknown"
     from traces.gateway import litellm_token_prices  # litellm is imported only by the gateway
 
     prices = litellm_token_prices(endpoint.model)

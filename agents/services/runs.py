@@ -48,6 +48,11 @@ class RunStateError(Exception):
     """The run is not in a state that allows the operation (e.g. cancelling a finished run)."""
 
 
+def _first_set(*values: Any) -> Any:
+    """The first value that is not None (None when all are)."""
+    return next((value for value in values if value is not None), None)
+
+
 def run_start(
     *, workflow: Workflow, user: Any, inputs: dict[str, Any], version: WorkflowVersion | None = None,
     budget_tokens: int | None = None, budget_usd: Decimal | None = None, max_concurrency: int | None = None,
@@ -55,8 +60,9 @@ def run_start(
 ) -> Run:
     """Create a queued run of ``version`` (the draft when None) and dispatch it on commit.
 
-    Budgets default to the workflow's (tokens: input + output; USD); so does
-    ``timeout_s``, the run's wall-clock limit in seconds.
+    Budgets default to the workflow's, then the project's defaults (tokens:
+    input + output; USD); so does ``timeout_s``, the run's wall-clock limit in
+    seconds (last fallback: ``STUDIO_RUN_TIMEOUT_S``).
     Raises :class:`GraphInvalidError` (graph fails validation) or
     :class:`RunInputError` (inputs do not fit the input signature); nothing is
     written then.
@@ -87,9 +93,10 @@ def run_start(
             project=workflow.project, workflow=workflow, version=version, graph=graph, inputs=clean_inputs,
             status=RunStatus.QUEUED, created_by=user if getattr(user, "pk", None) else None,
             max_concurrency=max_concurrency or workflow.max_concurrency,
-            budget_tokens=budget_tokens if budget_tokens is not None else workflow.budget_tokens,
-            budget_usd=budget_usd if budget_usd is not None else workflow.budget_usd,
-            timeout_s=timeout_s or workflow.timeout_s or settings.STUDIO_RUN_TIMEOUT_S,
+            budget_tokens=_first_set(budget_tokens, workflow.budget_tokens, workflow.project.default_budget_tokens),
+            budget_usd=_first_set(budget_usd, workflow.budget_usd, workflow.project.default_budget_usd),
+            timeout_s=timeout_s or workflow.timeout_s or workflow.project.default_timeout_s
+            or settings.STUDIO_RUN_TIMEOUT_S,
             parent_run=parent_run, rerun_from_node=rerun_from_node,
         )
         event_append(run_id=run.pk, type="run.queued", payload={"status": "queued"})

@@ -17,7 +17,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     On success ``request.auth`` is the :class:`ApiKey`; selectors cap the
     user's access to the key's project and role. Raises
-    ``AuthenticationFailed`` for an unknown or revoked key.
+    ``AuthenticationFailed`` for an unknown, revoked or expired key.
     """
 
     keyword = "Bearer"
@@ -30,8 +30,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not raw.startswith("sk_"):
             return None
         key = ApiKey.objects.select_related("user", "project").filter(hashed_key=ApiKey.hash(raw)).first()
-        if key is None or key.revoked_at is not None or not key.user.is_active:
+        if key is None or not key.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.", code="invalid_api_key")
+        if key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("This API key was revoked.", code="revoked_api_key")
+        if not key.is_usable(timezone.now()):
+            raise exceptions.AuthenticationFailed("This API key has expired.", code="expired_api_key")
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
         user = key.user
         user._studio_api_key = key  # selectors cap access to the key's project and role

@@ -1,0 +1,33 @@
+"""Reads for the endpoint pages: a project's endpoints, and where a secret is used by endpoints."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from studio.models import EgressAllowedHost, Project, Secret
+from studio.workspace.usage import SecretUsage
+from traces.models import ModelEndpoint
+
+
+def project_endpoints(*, project: Project) -> QuerySet[ModelEndpoint]:
+    """Every endpoint of an already-accessed project (inactive ones too), by name."""
+    return ModelEndpoint.objects.filter(project=project).select_related("api_key_secret").order_by("name")
+
+
+def egress_hosts_for(project: Project) -> list[str]:
+    """Hosts a superuser allowed for this project or for all projects."""
+    rows = EgressAllowedHost.objects.filter(project__isnull=True) | EgressAllowedHost.objects.filter(project=project)
+    return list(rows.values_list("host", flat=True))
+
+
+def secret_usages_in_endpoints(secret: Secret) -> list[SecretUsage]:
+    """Endpoints that send ``secret`` as their API key."""
+    return [
+        SecretUsage(
+            kind="endpoint",
+            label=f"endpoint {endpoint.name}",
+            url=reverse("endpoint-edit", args=[secret.project.slug, endpoint.pk]),
+        )
+        for endpoint in ModelEndpoint.objects.filter(api_key_secret=secret).order_by("name")
+    ]
