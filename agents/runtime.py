@@ -46,9 +46,11 @@ from agents.engine.protocols import (
 )
 from agents.events import abroadcast, event_append, event_record
 from agents.models import Run, RunStatus, Step, StepStatus
+from agents.redaction import redact_step_record, run_redactor, wrap_effects
 from prompts.selectors import prompt_version_resolve
 from studio.models import Project
 from traces.models import ModelEndpoint
+from traces.redaction import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,7 @@ class DjangoStepStore:
     reuse_from_run_id: int | None = None
     reuse_nodes: frozenset[str] = frozenset()
     db: RunDbThreads | None = field(default=None, repr=False)
+    redactor: Redactor | None = field(default=None, repr=False)  # secrets never reach a step row or event
     _finished: dict[tuple[str, str], StepRecord] | None = field(default=None, repr=False)
     _reused: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
@@ -239,7 +242,7 @@ class DjangoStepStore:
         return record
 
     async def step_started(self, record: StepRecord) -> None:
-        await self._in_thread(self._step_started, record)
+        await self._in_thread(self._step_started, self._redacted(record))
 
     def _step_started(self, record: StepRecord) -> None:
         with transaction.atomic():
@@ -260,7 +263,10 @@ class DjangoStepStore:
         self._remember(step)
 
     async def step_finished(self, record: StepRecord) -> None:
-        await self._in_thread(self._step_finished, record)
+        await self._in_thread(self._step_finished, self._redacted(record))
+
+    def _redacted(self, record: StepRecord) -> StepRecord:
+        return record if self.redactor is None else redact_step_record(self.redactor, record)
 
     def _step_finished(self, record: StepRecord) -> None:
         with transaction.atomic():
@@ -562,6 +568,8 @@ def _dispatch_next_queued(project_id: int) -> None:
 def _finish(run: Run, *, status: str, outputs: dict[str, Any] | None = None, error: str = "",
             error_code: str = "", failed_node: str = "") -> bool:
     """Write the terminal (or waiting) state, fenced by attempt. Returns False if fenced out."""
+    redactor = run_redactor(run_id=run.pk, project_id=run.project_id)
+    outputs, error = redactor.value(outputs or {}), redactor.text(error)
     now = timezone.now()
     updated = Run.objects.filter(pk=run.pk, attempt=run.attempt, status=RunStatus.RUNNING).update(
         status=status, outputs=_jsonable(outputs or {}), error=error, error_code=error_code,
@@ -688,8 +696,9 @@ def _build_runtime(run: Run) -> Runtime:
     reuse_nodes: frozenset[str] = frozenset()
     if run.parent_run_id and run.rerun_from_node:
         reuse_nodes = frozenset(_not_downstream(run.graph, run.rerun_from_node))
+    redactor = run_redactor(run_id=run.pk, project_id=run.project_id)
     steps = DjangoStepStore(run_id=run.pk, attempt=run.attempt, labels=labels,
-                            reuse_from_run_id=run.parent_run_id, reuse_nodes=reuse_nodes)
+                            reuse_from_run_id=run.parent_run_id, reuse_nodes=reuse_nodes, redactor=redactor)
     steps.load_existing()
     from agents.effects import (
         DjangoApprovalGate,
@@ -699,7 +708,7 @@ def _build_runtime(run: Run) -> Runtime:
         GuardedHttpClient,
     )
 
-    return Runtime(
+    return wrap_effects(redactor, Runtime(
         llm=GatewayLLMClient(project_id=run.project_id, run_id=run.pk, trace_id=run.trace_id, steps=steps),
         steps=steps,
         events=ChannelEventSink(run_id=run.pk),
@@ -711,7 +720,7 @@ def _build_runtime(run: Run) -> Runtime:
         approvals=DjangoApprovalGate(run_id=run.pk),
         subworkflows=DjangoSubworkflowRunner(run_id=run.pk, project_id=run.project_id, attempt=run.attempt),
         mcp=DjangoMcpClient(project_id=run.project_id),
-    )
+    ))
 
 
 def _not_downstream(graph: dict[str, Any], start: str) -> set[str]:

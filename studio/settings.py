@@ -225,5 +225,10 @@ LOGGING = {
         "LiteLLM": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # These clients log whole requests and responses (headers, bodies: secrets an API echoes) at DEBUG:
+        # capped whatever LOG_LEVEL says.
+        "httpcore": {"level": "INFO"},
+        "openai": {"level": "INFO"},
+        "mcp": {"level": "INFO"},
     },
 }

@@ -56,3 +56,48 @@ def test_ordinary_text_passes_unchanged():
     text = "The capital of France is Paris. Ask for a skeleton key-ring."
 
     assert redact_text(text) == text
+
+
+def test_encoded_forms_of_a_known_value_are_redacted():
+    import base64
+    import json
+    from urllib.parse import quote
+
+    value = 'p@ss "w/rd" 42'
+    texts = [
+        json.dumps({"echo": value}),
+        quote(value, safe=""),
+        base64.b64encode(f"user:{value}".encode()).decode(),  # basic auth built by anyone
+        base64.b64encode(f"u:{value}".encode()).decode(),
+        base64.b64encode(f"us:{value}".encode()).decode(),
+    ]
+
+    for text in texts:
+        assert REDACTED in redact_text(text, secrets=[value]), text
+
+
+def test_a_redactor_without_patterns_leaves_credential_lookalikes_and_redacts_keys():
+    from traces.redaction import Redactor
+
+    redactor = Redactor(["opensesame-42"])
+    out = redactor.value({"password": "kept: this is run data", "opensesame-42": ["sk-abcdefghijklmnop"]})
+
+    assert out == {"password": "kept: this is run data", REDACTED: ["sk-abcdefghijklmnop"]}
+    assert "opensesame" not in repr(redactor)
+
+
+def test_a_secret_holding_json_headers_redacts_each_header_value():
+    from traces.redaction import Redactor
+
+    redactor = Redactor(['{"X-Api-Key": "key-of-the-mcp-server"}'])
+
+    assert redactor.text("echo: key-of-the-mcp-server") == f"echo: {REDACTED}"
+
+
+def test_pending_prefix_is_the_end_that_could_start_a_secret():
+    from traces.redaction import Redactor
+
+    redactor = Redactor(["supersecret"])
+
+    assert redactor.pending_prefix("the key is supe") == 4
+    assert redactor.pending_prefix("nothing here") == 0

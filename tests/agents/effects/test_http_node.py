@@ -55,8 +55,9 @@ def test_an_allowed_host_is_called_with_the_secret_and_recorded_once(project, al
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.outputs["status"] == 201
     assert run.outputs["echo"]["body"] == {"text": "hi"}
-    assert run.outputs["echo"]["headers"]["authorization"] == "Bearer hook-secret-1"
+    assert run.outputs["echo"]["headers"]["authorization"] == "Bearer [REDACTED]"  # echoed back, redacted
     assert [r["method"] for r in http_server.requests] == ["POST"]
+    assert http_server.requests[0]["headers"]["Authorization"] == "Bearer hook-secret-1"
     effect = SideEffect.objects.get(run=run)
     assert (effect.key, effect.status, effect.response_status) == ("notify:", "answered", 201)
     step = Step.objects.get(run=run, node_id="notify")
