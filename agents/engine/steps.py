@@ -206,9 +206,17 @@ class StepContext:
 
 async def _invoke(run: RunState, spec: StepSpec, ctx: StepContext, inputs: dict[str, Any]) -> NodeOutput:
     call: Awaitable[NodeOutput] = spec.node_type.run(ctx, inputs)
-    if spec.config.timeout_s is not None:
-        call = asyncio.wait_for(call, spec.config.timeout_s)
-    return await call
+    limit = spec.config.timeout_s
+    if limit is None:
+        return await call
+    scope = asyncio.timeout(limit)
+    try:
+        async with scope:
+            return await call
+    except TimeoutError:
+        if scope.expired():
+            raise TimeoutError(f"after {limit:g} s (the node's timeout_s)") from None
+        raise  # a time limit of the node's own (an HTTP call's), with its own message
 
 
 async def execute_step(run: RunState, spec: StepSpec) -> StepOutcome:
