@@ -39,6 +39,9 @@ class Workflow(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Deleted with its runs kept: hidden from lists; its runs stay readable."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,7 +112,7 @@ class Run(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(
-        WorkflowVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+        WorkflowVersion, null=True, blank=True, on_delete=models.RESTRICT, related_name="runs"
     )
     graph = models.JSONField(help_text="Snapshot of the graph this run executes.")
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
@@ -341,7 +344,7 @@ class McpServer(models.Model):
     name = models.CharField(max_length=200)
     url = models.CharField(max_length=1000, help_text="Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp")
     headers_secret = models.ForeignKey(
-        "studio.Secret", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        "studio.Secret", null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
         help_text="Optional secret holding the headers (JSON object) or a bearer token.",
     )
     timeout_s = models.FloatField(default=30.0, help_text="Seconds per call.")

@@ -19,10 +19,10 @@ def access_workflow(
 ) -> Workflow:
     """Fetch a workflow by ``pk``, or by ``project`` + ``slug``.
 
-    Raises ``Http404`` when it does not exist or the user may not view it,
-    ``PermissionDenied`` when the user may view but lacks ``perm``.
+    Raises ``Http404`` when it does not exist, was deleted or the user may not
+    view it, ``PermissionDenied`` when the user may view but lacks ``perm``.
     """
-    qs = Workflow.objects.select_related("project")
+    qs = Workflow.objects.select_related("project").filter(deleted_at__isnull=True)
     if pk is not None:
         workflow = qs.filter(pk=pk).first()
     elif project is not None and slug is not None:
@@ -51,9 +51,13 @@ def access_workflow_version(*, user: Any, workflow: Workflow, version: int) -> W
     return found
 
 
-def workflows_visible(*, user: Any, project: Project | None = None) -> QuerySet[Workflow]:
-    """Workflows the user may view, optionally in one project."""
+def workflows_visible(
+    *, user: Any, project: Project | None = None, include_deleted: bool = False
+) -> QuerySet[Workflow]:
+    """Workflows the user may view, optionally in one project; deleted ones (runs kept) only when asked."""
     qs = visible_in_projects(user, Workflow.objects.select_related("project"))
+    if not include_deleted:
+        qs = qs.filter(deleted_at__isnull=True)
     if project is not None:
         qs = qs.filter(project=project)
     return qs
@@ -61,7 +65,7 @@ def workflows_visible(*, user: Any, project: Project | None = None) -> QuerySet[
 
 def runs_visible(*, user: Any, project: Project | None = None, workflow: Workflow | None = None) -> QuerySet[Run]:
     """Runs of workflows the user may view, newest first."""
-    workflows = workflows_visible(user=user, project=project)
+    workflows = workflows_visible(user=user, project=project, include_deleted=True)
     qs = Run.objects.select_related("workflow", "version").filter(workflow__in=workflows)
     if workflow is not None:
         qs = qs.filter(workflow=workflow)

@@ -7,7 +7,7 @@ HTMX panels (``agents/views/editor.py``).
 from django.urls import path
 
 from agents import views
-from agents.views import editor
+from agents.views import editor, workflow_settings
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,13 @@ urlpatterns = [
     path("templates/<slug:template_slug>/use/", editor.template_use, name="template-use"),
     path("p/<slug:project_slug>/", views.project_home, name="project-home"),
     path("p/<slug:project_slug>/new/", editor.workflow_new, name="workflow-new"),
+    path("p/<slug:project_slug>/import/", workflow_settings.workflow_import_page, name="workflow-import-page"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/settings/", workflow_settings.workflow_settings,
+         name="workflow-settings"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/duplicate/", workflow_settings.workflow_duplicate_view,
+         name="workflow-duplicate"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/delete/", workflow_settings.workflow_delete_view,
+         name="workflow-delete"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/", views.workflow_detail, name="workflow-detail"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/run/", views.workflow_run, name="workflow-run"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/", editor.workflow_editor, name="workflow-editor"),

@@ -62,7 +62,7 @@ class PromptLabel(models.Model):
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="labels")
     name = models.SlugField(max_length=64)
-    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="labels")
+    version = models.ForeignKey(PromptVersion, on_delete=models.RESTRICT, related_name="labels")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -78,9 +78,9 @@ class PromptLabelMove(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="label_moves")
     label = models.SlugField(max_length=64)
     from_version = models.ForeignKey(
-        PromptVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        PromptVersion, null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
     )
-    to_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(PromptVersion, on_delete=models.RESTRICT, related_name="+")
     moved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -37,7 +37,7 @@ class ModelEndpoint(models.Model):
     model = models.CharField(max_length=200, help_text="LiteLLM model string, e.g. openai/gpt-4o-mini")
     api_base = models.URLField(blank=True, help_text="Base URL of an OpenAI-compatible server, if any.")
     api_key_secret = models.ForeignKey(
-        Secret, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        Secret, null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
         help_text="Project secret holding the provider API key.",
     )
     structured_output = models.CharField(

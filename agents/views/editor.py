@@ -893,8 +893,11 @@ def template_use(request: HttpRequest, template_slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def workflow_new(request: HttpRequest, project_slug: str) -> HttpResponse:
-    """Create an empty workflow and open the editor on it."""
+    """Create an empty workflow with the posted name and open the editor on it (no name: back with a message)."""
     project = access_project(user=request.user, slug=project_slug, perm="change")
-    name = request.POST.get("name", "").strip() or "Untitled workflow"
+    name = request.POST.get("name", "").strip()[:200]
+    if not name:
+        messages.error(request, "Give the new workflow a name.")
+        return redirect(reverse("project-home", args=[project.slug]))
     workflow = svc.workflow_create(project=project, user=request.user, name=name)
     return redirect(reverse("workflow-editor", args=[project.slug, workflow.slug]))

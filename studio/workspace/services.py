@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -662,7 +662,7 @@ def secret_delete(*, secret: Secret, actor: Any) -> None:
     try:
         with transaction.atomic():
             secret.delete()
-    except ProtectedError:
+    except (ProtectedError, RestrictedError):
         raise WorkspaceError(
             f"{secret.name} is still in use: remove it there first.", code="in_use", status=409
         ) from None

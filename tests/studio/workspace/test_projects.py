@@ -175,3 +175,28 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(alice, client, mai
     assert done.status_code == 302
     alice.refresh_from_db()
     assert alice.check_password("a-new-Pass-4321")
+
+
+def test_deleting_a_project_deletes_runs_versions_prompts_endpoints_and_secrets(project, alice, login, seeded_prompt):
+    from agents.models import McpServer, Run, RunStatus, WorkflowVersion
+    from studio.models import Secret
+    from studio.workspace.services import secret_create
+    from traces.services import endpoint_ensure_local
+
+    workflow = Workflow.objects.create(
+        project=project, slug="qa", name="QA", draft_graph=demo_graph("question-answering")
+    )
+    version = WorkflowVersion.objects.create(workflow=workflow, version=1, graph=workflow.draft_graph)
+    Run.objects.create(
+        project=project, workflow=workflow, version=version, graph=version.graph, status=RunStatus.SUCCEEDED
+    )
+    secret = secret_create(project=project, actor=alice, name="TOKEN", value="v")
+    endpoint = endpoint_ensure_local(project=project)
+    endpoint.api_key_secret = secret
+    endpoint.save()
+    McpServer.objects.create(
+        project=project, slug="m", name="M", url="https://mcp.example.com/mcp", headers_secret=secret
+    )
+    response = login(alice).post(reverse("project-delete", args=["acme"]), {"confirm": "acme"})
+    assert response.status_code == 302
+    assert not Project.objects.exists() and not Run.objects.exists() and not Secret.objects.exists()
