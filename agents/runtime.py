@@ -716,7 +716,7 @@ def _build_runtime(run: Run) -> Runtime:
         clock=SystemClock(),
         control=DbRunControl(run_id=run.pk, attempt=run.attempt),
         http=GuardedHttpClient(project_id=run.project_id, run_id=run.pk, attempt=run.attempt),
-        secrets=DjangoSecretStore(project_id=run.project_id),
+        secrets=DjangoSecretStore(project_id=run.project_id, run_id=run.pk),
         approvals=DjangoApprovalGate(run_id=run.pk),
         subworkflows=DjangoSubworkflowRunner(run_id=run.pk, project_id=run.project_id, attempt=run.attempt),
         mcp=DjangoMcpClient(project_id=run.project_id),

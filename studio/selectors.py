@@ -20,7 +20,7 @@ from django.db import models
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
-from studio.models import ROLE_RANK, ApiKey, Membership, Project, Role, role_allows
+from studio.models import ROLE_RANK, ApiKey, Membership, Project, Role, Secret, role_allows
 
 M = TypeVar("M", bound=models.Model)
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -142,3 +142,47 @@ def visible_in_projects(
     codename = f"{model._meta.app_label}.view_{model._meta.model_name}"
     by_object = get_objects_for_user(user, codename, klass=queryset, accept_global_perms=False)
     return (by_role | by_object).distinct()
+
+
+# ------------------------------------------------------------------ secrets: who may reference one
+
+USE_SECRET = "use_secret"  # noqa: S105 - the guardian codename on studio.Secret, not a password
+
+
+def may_use_secret(user: Any, project: Project, secret: Secret | None) -> bool:
+    """Whether ``user`` may reference ``secret`` of ``project`` (in a node's header, an endpoint, an MCP server).
+
+    The project's owners and admins may use every secret of it — and name one
+    that does not exist yet. Any other member needs an explicit grant: the
+    guardian object permission ``studio.use_secret`` on that secret, given to
+    the user or one of their groups (:func:`studio.services.secret_grant_use`).
+    An API key caps the role as everywhere, and a superuser acting through a
+    key below admin gets no implicit grant. ``secret`` None (no such secret)
+    is allowed to owners and admins only. Never raises.
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    role = user_role(user, project)
+    if role is None:
+        return False
+    if role_allows(role, "manage"):
+        return True
+    if secret is None or secret.project_id != project.pk:
+        return False
+    from guardian.shortcuts import get_group_perms, get_user_perms
+
+    return (
+        get_user_perms(user, secret).filter(codename=USE_SECRET).exists()
+        or get_group_perms(user, secret).filter(codename=USE_SECRET).exists()
+    )
+
+
+def secret_use_grantees(*, secret: Secret) -> models.QuerySet[Any]:
+    """Users holding an explicit ``use_secret`` grant on ``secret`` (owners and admins need none), by username."""
+    from django.contrib.auth import get_user_model
+    from guardian.shortcuts import get_users_with_perms
+
+    users = get_users_with_perms(
+        secret, only_with_perms_in=[USE_SECRET], with_superusers=False, with_group_users=False
+    )
+    return get_user_model().objects.filter(pk__in=[user.pk for user in users]).order_by("username")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 
-from studio.models import AuditEvent, Membership, Project, Role
+from studio.models import AuditEvent, Membership, Project, Role, Secret
+from studio.selectors import USE_SECRET, has_project_perm
 
 
 def audit_record(
@@ -66,3 +68,60 @@ def membership_set(*, project: Project, user: Any, role: str, actor: Any = None)
         data={"user": user.get_username(), "role": role},
     )
     return membership
+
+
+# ------------------------------------------------------------------ secrets: grants of use
+
+
+def _check_may_grant_use(*, secret: Secret, user: Any, actor: Any) -> None:
+    if actor is not None and not has_project_perm(actor, secret.project, "manage"):
+        raise PermissionDenied("Only the project's owners and admins grant the use of a secret.")
+    if not Membership.objects.filter(project_id=secret.project_id, user=user).exists():
+        raise ValueError(f"{user.get_username()} is not a member of project {secret.project.slug}.")
+
+
+@transaction.atomic
+def secret_grant_use(*, secret: Secret, user: Any, actor: Any) -> None:
+    """Let ``user`` reference ``secret`` in workflows (http headers), endpoints and MCP servers; audited.
+
+    Gives the guardian object permission ``studio.use_secret`` on ``secret``
+    (owners and admins need none). Idempotent. ``actor`` None is the system
+    (a management command). Raises ``PermissionDenied`` when ``actor`` may not
+    manage the secret's project and ``ValueError`` when ``user`` is not a
+    member of it. The audit event names the secret and the user, never the value.
+    """
+    from guardian.shortcuts import assign_perm
+
+    _check_may_grant_use(secret=secret, user=user, actor=actor)
+    assign_perm(f"studio.{USE_SECRET}", user, secret)
+    audit_record(
+        project=secret.project,
+        actor=actor,
+        verb="secret.grant_use",
+        obj=secret,
+        data={"name": secret.name, "user": user.get_username()},
+    )
+
+
+@transaction.atomic
+def secret_revoke_use(*, secret: Secret, user: Any, actor: Any) -> None:
+    """Withdraw ``user``'s grant to use ``secret`` (see :func:`secret_grant_use`); audited, idempotent.
+
+    From then on the user's saves, publishes and runs that need the grant are
+    refused, and a run of theirs that resolves the secret later fails at that
+    node (unless the version's publisher may still use it). Raises
+    ``PermissionDenied`` like :func:`secret_grant_use` (a former member's grant
+    can be revoked too).
+    """
+    from guardian.shortcuts import remove_perm
+
+    if actor is not None and not has_project_perm(actor, secret.project, "manage"):
+        raise PermissionDenied("Only the project's owners and admins revoke the use of a secret.")
+    remove_perm(f"studio.{USE_SECRET}", user, secret)
+    audit_record(
+        project=secret.project,
+        actor=actor,
+        verb="secret.revoke_use",
+        obj=secret,
+        data={"name": secret.name, "user": user.get_username()},
+    )

@@ -25,6 +25,7 @@ from agents.services.runs import (
     GraphInvalidError,
     RunInputError,
     RunStateError,
+    SecretUseForbiddenError,
     run_cancel,
     run_rerun_from,
     run_start,
@@ -79,6 +80,9 @@ def _start_errors(exc: Exception) -> ApiError:
     if isinstance(exc, RunInputError):
         return ApiError("The inputs do not match the workflow's input signature.", code="invalid_inputs",
                         errors=exc.errors)
+    if isinstance(exc, SecretUseForbiddenError):
+        return ApiError("The run would use a secret you may not use.", code="secret_forbidden", status_code=403,
+                        errors=[{"code": i.code, "message": i.message, "node_id": i.node_id} for i in exc.issues])
     if isinstance(exc, GraphInvalidError):
         return ApiError("The workflow's graph is invalid.", code="invalid_graph",
                         errors=[{"code": i.code, "message": i.message, "node_id": i.node_id} for i in exc.issues])

@@ -66,7 +66,12 @@ def raise_workflow_error(exc: svc.WorkflowError) -> NoReturn:
         )
     if isinstance(exc, svc.TemplateNotFoundError):
         raise ApiError(exc.message, code=exc.code, status_code=404)
-    raise ApiError(exc.message, code=exc.code, errors=[i.as_dict() for i in exc.issues] or None)
+    raise ApiError(
+        exc.message,
+        code=exc.code,
+        status_code=getattr(exc, "status_code", 400),
+        errors=[i.as_dict() for i in exc.issues] or None,
+    )
 
 
 class TextParser(JSONParser):
@@ -151,7 +156,11 @@ class DraftView(APIView):
             )
         except svc.WorkflowError as exc:
             raise_workflow_error(exc)
-        issues = svc.engine_issues(workflow.draft_graph) if request.query_params.get("check") == "1" else []
+        issues = []
+        if request.query_params.get("check") == "1":
+            issues = svc.engine_issues(workflow.draft_graph) + svc.secret_issues(
+                project=workflow.project, user=request.user, graph=workflow.draft_graph
+            )
         return Response(
             {
                 "id": workflow.pk,
@@ -174,7 +183,7 @@ class ValidateView(APIView):
         workflow = access_workflow(user=request.user, pk=pk)
         data = _valid(s.ValidateIn, request.data)
         graph = data.get("graph") if data.get("graph") is not None else workflow.draft_graph
-        issues = svc.engine_issues(graph)
+        issues = svc.engine_issues(graph) + svc.secret_issues(project=workflow.project, user=request.user, graph=graph)
         return Response({"valid": not issues, "issues": [i.as_dict() for i in issues]})
 
 
@@ -266,7 +275,10 @@ class RestoreView(APIView):
         workflow = access_workflow(user=request.user, pk=pk, perm="change")
         data = _valid(s.RestoreIn, request.data)
         version = access_workflow_version(user=request.user, workflow=workflow, version=data["version"])
-        workflow = svc.workflow_restore(workflow=workflow, version=version, user=request.user)
+        try:
+            workflow = svc.workflow_restore(workflow=workflow, version=version, user=request.user)
+        except svc.WorkflowError as exc:
+            raise_workflow_error(exc)
         return Response(s.WorkflowDetailOut(workflow).data)
 
 

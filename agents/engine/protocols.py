@@ -232,7 +232,8 @@ class HttpClient(Protocol):
 class SecretStore(Protocol):
     async def get_secret(self, name: str) -> str:
         """Decrypted value of the project's secret ``name``; ``LookupError``
-        if missing. Never log the value."""
+        if missing, ``PermissionError`` if the run may not use it. Never log
+        the value."""
         ...
 
 

@@ -44,6 +44,24 @@ class GraphInvalidError(Exception):
         self.issues = issues
 
 
+class SecretUseForbiddenError(GraphInvalidError):
+    """The run would use a secret that neither its starter nor the version's publisher may use."""
+
+
+def _check_secret_use(*, workflow: Workflow, graph: dict[str, Any], user: Any, version: WorkflowVersion | None) -> None:
+    """Raise :class:`GraphInvalidError` (:class:`SecretUseForbiddenError` when only permissions are
+    missing) naming each node and secret the run could not use (see ``agents.services.secrets``)."""
+    from agents.services.secrets import FORBIDDEN, secret_run_issues
+
+    found = secret_run_issues(project=workflow.project, graph=graph, starter=user, version=version)
+    if not found:
+        return
+    issues = [GraphIssue(code=issue.code, message=issue.message, node_id=issue.node_id) for issue in found]
+    if all(issue.code == FORBIDDEN for issue in issues):
+        raise SecretUseForbiddenError(issues)
+    raise GraphInvalidError(issues)
+
+
 class RunStateError(Exception):
     """The run is not in a state that allows the operation (e.g. cancelling a finished run)."""
 
@@ -63,9 +81,11 @@ def run_start(
     Budgets default to the workflow's, then the project's defaults (tokens:
     input + output; USD); so does ``timeout_s``, the run's wall-clock limit in
     seconds (last fallback: ``STUDIO_RUN_TIMEOUT_S``).
-    Raises :class:`GraphInvalidError` (graph fails validation) or
-    :class:`RunInputError` (inputs do not fit the input signature); nothing is
-    written then.
+    Raises :class:`GraphInvalidError` (graph fails validation, or names a
+    secret that is missing or used outside an http header),
+    :class:`SecretUseForbiddenError` (a secret neither ``user`` nor the
+    version's publisher may use) or :class:`RunInputError` (inputs do not fit
+    the input signature); nothing is written then.
     """
     graph = version.graph if version is not None else workflow.draft_graph
     from agents.effects.transport import egress_allowed_hosts
@@ -80,6 +100,7 @@ def run_start(
         ]
     if issues:
         raise GraphInvalidError(issues)
+    _check_secret_use(workflow=workflow, graph=graph, user=user, version=version)
     if not isinstance(inputs, dict):
         raise RunInputError({"__all__": "Inputs must be a JSON object."})
     try:

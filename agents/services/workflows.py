@@ -105,6 +105,35 @@ class DraftConflictError(WorkflowError):
         self.current_graph = current_graph
 
 
+class SecretUseForbiddenError(WorkflowError):
+    """The graph names a secret the user may not use (``issues`` name each node and secret)."""
+
+    code = "secret_forbidden"
+    status_code = 403
+
+
+def _check_secret_save(*, project: Project, user: Any, graph: dict[str, Any], stored: Any) -> None:
+    """Refuse a save that adds or changes a node naming a secret ``user`` may not use.
+
+    ``user`` None is the system (management commands, seeds): not checked.
+    Raises :class:`SecretUseForbiddenError`.
+    """
+    if user is None:
+        return
+    from agents.services.secrets import secret_save_issues
+
+    issues = secret_save_issues(project=project, user=user, graph=graph, stored=stored)
+    if issues:
+        raise SecretUseForbiddenError(issues[0].message, issues=issues)
+
+
+def secret_issues(*, project: Project, user: Any, graph: Any) -> list[Issue]:
+    """The secret problems of ``graph`` for ``user`` (validate and publish; see ``agents.services.secrets``)."""
+    from agents.services.secrets import secret_graph_issues
+
+    return secret_graph_issues(project=project, user=user, graph=graph)
+
+
 class TemplateNotFoundError(WorkflowError):
     code = "template_not_found"
 
@@ -355,6 +384,7 @@ def workflow_create(
     if not name:
         raise WorkflowError("A workflow needs a name.")
     draft = _checked_shape(graph) if graph is not None else empty_graph()
+    _check_secret_save(project=project, user=user, graph=draft, stored=None)
     settings = settings or {}
     for _attempt in range(3):
         try:
@@ -387,7 +417,8 @@ def workflow_draft_save(*, workflow: Workflow, user: Any, graph: dict[str, Any],
 
     Locks the row (``select_for_update``), compares revisions, stores the
     normalized graph and increments ``draft_revision``. Returns the updated
-    workflow. Raises :class:`DraftConflictError` (nothing written) when the
+    workflow. Raises :class:`SecretUseForbiddenError` when the save adds or
+    changes a node naming a secret ``user`` may not use, :class:`DraftConflictError` (nothing written) when the
     draft moved on since ``base_revision``; :class:`GraphShapeError` for a
     malformed document. Published versions are never touched.
     """
@@ -400,6 +431,7 @@ def workflow_draft_save(*, workflow: Workflow, user: Any, graph: dict[str, Any],
                 current_revision=locked.draft_revision,
                 current_graph=locked.draft_graph,
             )
+        _check_secret_save(project=locked.project, user=user, graph=draft, stored=locked.draft_graph)
         locked.draft_graph = draft
         locked.draft_revision += 1
         locked.save(update_fields=["draft_graph", "draft_revision", "updated_at"])
@@ -438,9 +470,11 @@ def workflow_publish(
 ) -> WorkflowVersion:
     """Publish the current draft as the next immutable version (1, 2, 3 …).
 
-    Runs the engine's full check first. Raises
+    Runs the engine's full check first, and the secret check for ``user``
+    (the publisher vouches for every secret the version uses). Raises
     :class:`GraphNotExecutableError` (with every issue) for a graph that
-    could not run, and :class:`DraftConflictError` when ``base_revision`` is
+    could not run (a missing secret included), :class:`SecretUseForbiddenError`
+    when its only problem is a secret ``user`` may not use, and :class:`DraftConflictError` when ``base_revision`` is
     given and stale (so you publish exactly what you were looking at).
     """
     with transaction.atomic():
@@ -453,6 +487,10 @@ def workflow_publish(
             )
         graph = normalize_graph(locked.draft_graph) if not check_graph_shape(locked.draft_graph) else locked.draft_graph
         issues = engine_issues(graph)
+        secret_problems = [] if user is None else secret_issues(project=locked.project, user=user, graph=graph)
+        if secret_problems and not issues and all(i.code == SecretUseForbiddenError.code for i in secret_problems):
+            raise SecretUseForbiddenError(secret_problems[0].message, issues=secret_problems)
+        issues += secret_problems
         if issues:
             raise GraphNotExecutableError(
                 f"The draft cannot be published: {len(issues)} problem(s) to fix first.", issues=issues
@@ -487,6 +525,7 @@ def workflow_restore(*, workflow: Workflow, version: WorkflowVersion, user: Any)
         raise ValueError("That version belongs to another workflow.")
     with transaction.atomic():
         locked = Workflow.objects.select_for_update().select_related("project").get(pk=workflow.pk)
+        _check_secret_save(project=locked.project, user=user, graph=version.graph, stored=locked.draft_graph)
         locked.draft_graph = copy.deepcopy(version.graph)
         locked.draft_revision += 1
         locked.save(update_fields=["draft_graph", "draft_revision", "updated_at"])

@@ -855,7 +855,11 @@ def workflow_restore(request: HttpRequest, project_slug: str, workflow_slug: str
     if not number.isdigit():
         raise Http404("Unknown version.")
     version = access_workflow_version(user=request.user, workflow=workflow, version=int(number))
-    svc.workflow_restore(workflow=workflow, version=version, user=request.user)
+    try:
+        svc.workflow_restore(workflow=workflow, version=version, user=request.user)
+    except svc.SecretUseForbiddenError as exc:
+        messages.error(request, exc.message)
+        return redirect(reverse("workflow-history", args=[project.slug, workflow.slug]))
     messages.success(request, f"Version {version.version} restored into the draft.")
     return redirect(reverse("workflow-editor", args=[project.slug, workflow.slug]))
 

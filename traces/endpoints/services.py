@@ -26,6 +26,7 @@ from django.utils.text import slugify
 
 from studio.lib.ssrf import EgressRefused, check_url, normalize_host, parse_url
 from studio.models import Project, Secret
+from studio.selectors import may_use_secret
 from studio.services import audit_record
 from traces.endpoints.selectors import egress_hosts_for
 from traces.models import ModelEndpoint, StructuredOutput
@@ -196,9 +197,21 @@ def _clean(project: Project, data: dict[str, Any], *, instance: ModelEndpoint | 
     }
 
 
+def _check_secret_use(project: Project, actor: Any, secret: Secret | None, current: Secret | None = None) -> None:
+    """The actor must be allowed to use the API key secret they choose (``studio.selectors.may_use_secret``)."""
+    if secret is not None and secret != current and actor is not None and not may_use_secret(actor, project, secret):
+        raise EndpointError(
+            f'You may not use the secret "{secret.name}": a project owner or admin can, or can grant you its use.',
+            field="api_key_secret",
+            code="secret_forbidden",
+        )
+
+
 def endpoint_create(*, project: Project, actor: Any, data: dict[str, Any]) -> ModelEndpoint:
-    """Create an endpoint from form-like ``data`` (see :data:`FIELDS`). Raises :class:`EndpointError`."""
+    """Create an endpoint from form-like ``data`` (see :data:`FIELDS`). Raises :class:`EndpointError`
+    (``secret_forbidden`` when ``actor`` may not use the chosen API key secret)."""
     clean = _clean(project, data, instance=None)
+    _check_secret_use(project, actor, clean["api_key_secret"])
     try:
         with transaction.atomic():
             endpoint = ModelEndpoint.objects.create(project=project, **clean)
@@ -217,6 +230,7 @@ def endpoint_create(*, project: Project, actor: Any, data: dict[str, Any]) -> Mo
 def endpoint_update(*, endpoint: ModelEndpoint, actor: Any, data: dict[str, Any]) -> ModelEndpoint:
     """Change an endpoint; audited with the names of the changed fields (prices with their values)."""
     clean = _clean(endpoint.project, data, instance=endpoint)
+    _check_secret_use(endpoint.project, actor, clean["api_key_secret"], current=endpoint.api_key_secret)
     with transaction.atomic():
         locked = ModelEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         changed = [key for key, value in clean.items() if getattr(locked, key) != value]

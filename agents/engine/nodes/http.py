@@ -88,7 +88,7 @@ def _render_body(value: Any, variables: dict[str, Any]) -> Any:
 
 async def perform_http(ctx: NodeContext, config: HttpConfig, inputs: dict[str, Any]) -> dict[str, Any]:
     """Render and send the request; returns ``{"status", "body", "headers"}``.
-    Raises :class:`NodeError` (``not_configured``, ``secret_not_found``,
+    Raises :class:`NodeError` (``not_configured``, ``secret_not_found``, ``secret_forbidden``,
     ``template_error``, ``forbidden_host``, ``http_status``) and lets
     ``ConnectionError``/``TimeoutError`` through (transient)."""
     client = ctx.runtime.http
@@ -107,6 +107,8 @@ async def perform_http(ctx: NodeContext, config: HttpConfig, inputs: dict[str, A
                 secrets[name] = await store.get_secret(name)
             except LookupError:
                 raise NodeError(f"secret {name!r} does not exist", code="secret_not_found") from None
+            except PermissionError as exc:
+                raise NodeError(str(exc), code="secret_forbidden") from None
     try:
         url = render(config.url, inputs)
         headers = {key: render(value, inputs, secrets=secrets) for key, value in config.headers.items()}
