@@ -36,14 +36,24 @@ conditions outside the subset, unsupported JSON Schema keywords) produces a
 function that raises ``NotImplementedError`` with the reason, and the header
 lists those nodes — the script never silently skips a node. Retries,
 timeouts and ``on_error`` settings are not translated.
+
+Every user string (workflow name and description, node labels and ids,
+router and loop conditions, prompts, patterns …) reaches the script only as a
+Python literal built by ``repr`` (:func:`_literal`, :func:`_text`), inside a
+comment only as such a literal (:func:`_comment`: no line break can survive
+it), and inside a docstring only when it cannot end or escape it
+(:func:`_docstring`). Identifiers are ASCII, derived from labels. So no
+label, condition or description can add code to the script, or stop it from
+compiling.
 """
 
 from __future__ import annotations
 
-import json
 import keyword
+import math
 import re
 import textwrap
+import unicodedata
 from typing import Any
 
 from agents.models import Workflow
@@ -259,7 +269,7 @@ MAIN = """
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\\n", 1)[0])
     parser.add_argument("--input", default="{}", help="workflow inputs as a JSON object (or @file.json)")
     parser.add_argument("--model", help="LiteLLM model string for every model node, e.g. openai/gpt-4o-mini")
     parser.add_argument("--api-base", help="base URL of an OpenAI-compatible server for every model node")
@@ -296,10 +306,39 @@ if __name__ == "__main__":
 
 
 def _ident(text: str, prefix: str = "n") -> str:
-    name = re.sub(r"\W+", "_", text).strip("_").lower() or prefix
+    """An ASCII identifier from a label (accents folded: ``Résumé`` → ``resume``)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    name = re.sub(r"[^0-9A-Za-z_]+", "_", ascii_text).strip("_").lower()[:60].rstrip("_") or prefix
     if name[0].isdigit() or keyword.iskeyword(name):
         name = f"{prefix}_{name}"
     return name
+
+
+def _is_plain(text: str) -> bool:
+    """True when ``text`` can sit inside a triple-quoted docstring as is: only
+    printable characters and newlines, no quote and no backslash."""
+    return all(char == "\n" or (char.isprintable() and char not in '"\\') for char in text)
+
+
+def _docstring(text: str, indent: str = "") -> str:
+    """A docstring literal for ``text`` (``indent``: of the lines after the
+    first). Triple-quoted when :func:`_is_plain`; otherwise one ``repr``
+    literal per line in parentheses — either way it cannot end early, hold an
+    invalid escape or carry code."""
+    if _is_plain(text):
+        first, *rest = text.split("\n")
+        lines = [first, *[indent + line if line else "" for line in rest]]
+        if rest and not rest[-1]:
+            lines[-1] = indent  # the closing quotes line up with the code
+        return '"""' + "\n".join(lines) + '"""'
+    lines = text.splitlines(keepends=True) or [""]
+    return "(\n" + "".join(f"{indent}    {line!r}\n" for line in lines) + indent + ")"
+
+
+def _comment(text: str, limit: int = 80) -> str:
+    """``text`` for a ``#`` comment: as a ``repr`` literal (no line break can
+    end the comment), shortened past ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _pascal(text: str) -> str:
@@ -317,13 +356,19 @@ def _py_type(spec: dict[str, Any]) -> str:
 
 
 def _model_source(class_name: str, fields: list[dict[str, Any]], doc: str) -> str:
-    lines = [f"class {class_name}(BaseModel):", f'    """{doc}"""', ""]
+    lines = [f"class {class_name}(BaseModel):", "    " + _docstring(doc, "    "), ""]
     lines.append('    model_config = ConfigDict(extra="forbid", populate_by_name=True)')
     if fields:
         lines.append("")
-    for spec in fields:
+    taken = {spec["name"] for spec in fields}
+    for index, spec in enumerate(fields, start=1):
         name = spec["name"]
         attr = name if name not in _BASEMODEL_NAMES and not keyword.iskeyword(name) else f"{name}_"
+        if not name.isascii():  # Python folds identifiers (NFKC): two names could become one
+            attr = f"field_{index}"
+            while attr in taken:
+                attr += "_"
+        taken.add(attr)
         kwargs = []
         if attr != name:
             kwargs.append(f"alias={name!r}")
@@ -334,7 +379,7 @@ def _model_source(class_name: str, fields: list[dict[str, Any]], doc: str) -> st
             default_src = f" = Field({', '.join(kwargs)})" if kwargs else ""
         else:
             type_src += " | None"
-            kwargs.insert(0, f"default={spec.get('default')!r}")
+            kwargs.insert(0, f"default={_literal(spec.get('default'))}")
             default_src = f" = Field({', '.join(kwargs)})"
         lines.append(f"    {attr}: {type_src}{default_src}")
     return "\n".join(lines) + "\n"
@@ -394,7 +439,9 @@ def _endpoints(project_id: int, slugs: set[str]) -> dict[str, dict[str, Any]]:
     from traces.models import ModelEndpoint
 
     out: dict[str, dict[str, Any]] = {}
-    for endpoint in ModelEndpoint.objects.filter(project_id=project_id, slug__in=slugs):
+    # Only what can be a slug is looked up (a NUL or a lone surrogate cannot even be sent to PostgreSQL).
+    candidates = [slug for slug in slugs if re.fullmatch(r"[-A-Za-z0-9_]{1,100}", slug)]
+    for endpoint in ModelEndpoint.objects.filter(project_id=project_id, slug__in=candidates):
         out[endpoint.slug] = {
             "model": endpoint.model,
             "api_base": endpoint.api_base or None,
@@ -441,7 +488,7 @@ def python_condition(source: str, variables: str = "v") -> str:
             return f"({text})" if inner else text
 
         if isinstance(node, nodes.Const) and (node.value is None or isinstance(node.value, (str, int, float, bool))):
-            return repr(node.value)
+            return _literal(node.value)
         if isinstance(node, nodes.Name) and node.ctx == "load":
             return f"{variables}[{node.name!r}]"
         if isinstance(node, (nodes.List, nodes.Tuple)):
@@ -452,7 +499,7 @@ def python_condition(source: str, variables: str = "v") -> str:
             and isinstance(node.node, nodes.Const)
             and isinstance(node.node.value, (int, float))
         ):
-            return repr(-node.node.value)
+            return _literal(-node.node.value)
         if isinstance(node, nodes.Not):
             return wrap(f"not {convert(node.node, True)}")
         if isinstance(node, nodes.And):
@@ -598,6 +645,17 @@ class _Emitter:
         self.endpoint_slugs: set[str] = set()
         self.guardrail = False
         self.pii = False
+        self.classes: dict[str, str] = {}  # node function name -> class name prefix
+
+    def cls(self, fn: str) -> str:
+        """The unique class-name prefix of the node whose function is ``node_<fn>``."""
+        if fn not in self.classes:
+            base = _pascal(fn)
+            candidate, n = base, 2
+            while candidate in self.classes.values():
+                candidate, n = f"{base}{n}", n + 1
+            self.classes[fn] = candidate
+        return self.classes[fn]
 
     def name(self, text: str) -> str:
         base = _ident(text)
@@ -623,11 +681,12 @@ class _Emitter:
         top = not prefix
         lines = [
             f"async def {runner}(inputs: dict[str, Any]{'' if top else ', iteration: str'}) -> dict[str, Any]:",
-            f'    """{doc}',
-            "",
-            "    Nodes run in dependency order, those of one level concurrently. A node fed only by",
-            "    branches that did not run (a router's other routes) is skipped, like in the studio.",
-            '    """',
+            "    "
+            + _docstring(
+                f"{doc}\n\nNodes run in dependency order, those of one level concurrently. A node fed only by\n"
+                "branches that did not run (a router's other routes) is skipped, like in the studio.\n",
+                "    ",
+            ),
             "    results: dict[str, dict[str, Any] | None] = {}",
         ]
         final = "{}"
@@ -637,7 +696,7 @@ class _Emitter:
             pad = " " * (12 if len(level) > 1 else 8)
             for node_id in level:
                 node = nodes[node_id]
-                cls = _pascal(names[node_id])
+                cls = self.cls(names[node_id])
                 if node["type"] == "input":
                     raw = "inputs"
                 else:
@@ -661,7 +720,7 @@ class _Emitter:
                 )
                 if node["type"] == "output":
                     final = f"results[{node_id!r}] or {{}}"
-            titles = ", ".join(nodes[i].get("label") or i for i in level)
+            titles = ", ".join(_comment(nodes[i].get("label") or i, 40) for i in level)
             lines.append(f"    # level {number}: {titles}")
             if len(calls) == 1:
                 lines.append(f"    results[{level[0]!r}] = await {calls[0]}")
@@ -691,10 +750,11 @@ class _Emitter:
         self.node(node, child_id, child)
         inputs, _ = _ports(node)
         names = [f["name"] for f in inputs]
+        doc = _docstring(f"The {what} of {container_id}: the {node['type']} node {child_id}.", "    ")
         self.runners.append(
             f"async def {runner}(inputs: dict[str, Any], iteration: str) -> dict[str, Any]:\n"
-            f'    """The {what} of {container_id}: the {node["type"]} node {child_id}."""\n'
-            f"    outputs = await step({child_id!r}, {node['type']!r}, node_{child}, {_pascal(child)}Inputs, inputs, iteration)\n"
+            f"    {doc}\n"
+            f"    outputs = await step({child_id!r}, {node['type']!r}, node_{child}, {self.cls(child)}Inputs, inputs, iteration)\n"
             "    return outputs or {}\n"
         )
         return runner, names
@@ -704,7 +764,7 @@ class _Emitter:
     def node(self, node: dict[str, Any], node_id: str, fn: str) -> None:
         kind = node["type"]
         inputs, outputs = _ports(node)
-        cls = _pascal(fn)
+        cls = self.cls(fn)
         title = node.get("label") or node_id
         if kind == "input":
             inputs = outputs  # the run's inputs enter through the input node
@@ -716,7 +776,7 @@ class _Emitter:
         self.signatures.append("\n" + _model_source(f"{cls}Outputs", outputs, f"Outputs of {title}."))
         head = (
             f"async def node_{fn}(inputs: {cls}Inputs) -> {cls}Outputs:\n"
-            f'    """The {kind} node "{node.get("label") or node_id}" ({node_id})."""\n'
+            f"    {_docstring(f'The {kind} node {title!r} ({node_id}).', '    ')}\n"
         )
         try:
             body = self.node_body(node, node_id, fn, cls, inputs)
@@ -774,7 +834,7 @@ class _Emitter:
             if config.get("prompt"):
                 templates, prompt_params, where = _resolve_prompt(self.project_id, config["prompt"])
                 params = {**prompt_params, **params}
-                source = f"    # Messages of {where}, as exported.\n"
+                source = f"    # Messages of {_comment(where)}, as exported.\n"
             else:
                 templates = config.get("messages") or []
             body += source + "    templates = " + _literal(templates, indent=4) + "\n"
@@ -800,7 +860,7 @@ class _Emitter:
             choices = names + ([default] if default and default not in names else [])
             self.signatures.append(
                 f"\nclass {cls}Route(BaseModel):\n"
-                f'    """The route {node_id} picks."""\n\n'
+                f"    {_docstring(f'The route {node_id} picks.', '    ')}\n\n"
                 f"    route: Literal[{', '.join(repr(c) for c in choices)}]\n"
             )
             lines = [f"- {r['name']}: {r['description']}" if r.get("description") else f"- {r['name']}" for r in routes]
@@ -818,7 +878,7 @@ class _Emitter:
                 f"    params = {_literal(dict(config.get('params') or {}), indent=4)}\n"
                 f"    answer = await ask_structured({node_id!r}, {endpoint!r}, messages, {cls}Route, params)\n"
                 "    route = answer.route  # type: ignore[attr-defined]\n"
-                f"    # Only the chosen route's port carries the value ({forward}); the other branches are skipped.\n"
+                f"    # Only the chosen route's port carries the value ({forward!r}); the other branches are skipped.\n"
                 f"    return {cls}Outputs.model_validate({{route: variables[{forward!r}]}})\n"
             )
         body = "    v = inputs.model_dump(by_alias=True)\n    # The routes are tried in order; the first whose condition holds wins.\n"
@@ -828,14 +888,16 @@ class _Emitter:
             except Untranslatable as exc:
                 raise Untranslatable(f"route {route['name']!r}: {exc}") from None
             keyword_ = "if" if index == 0 else "elif"
-            body += f"    {keyword_} {condition}:  # {route.get('when', '')}\n        route = {route['name']!r}\n"
+            body += (
+                f"    {keyword_} {condition}:  # {_comment(route.get('when', ''))}\n        route = {route['name']!r}\n"
+            )
         fallback = (
             f"        route = {default!r}\n"
             if default
             else '        raise RuntimeError("no route condition is true and there is no default route")\n'
         )
         body += ("    else:\n" + fallback) if routes else fallback.replace("        ", "    ", 1)
-        body += f"    # Only the chosen route's port carries the value ({forward}); the other branches are skipped.\n"
+        body += f"    # Only the chosen route's port carries the value ({forward!r}); the other branches are skipped.\n"
         body += f"    return {cls}Outputs.model_validate({{route: v[{forward!r}]}})\n"
         return body
 
@@ -869,7 +931,7 @@ class _Emitter:
         rounds = int(config["max_iterations"])
         state_names = tuple(n for n in body_inputs if n != "iteration")
         lines = [
-            f"    # Runs the body at most {rounds} times" + (f", until {until}." if until else "."),
+            f"    # Runs the body at most {rounds} times" + (f", until {_comment(until)}." if until else "."),
             "    state = inputs.model_dump(by_alias=True)",
             "    outputs: dict[str, Any] = {}",
             "    iteration = 0",
@@ -883,7 +945,7 @@ class _Emitter:
         if condition:
             lines += [
                 '        v = {**state, "iteration": iteration}',
-                f"        if {condition}:  # until: {until}",
+                f"        if {condition}:  # until: {_comment(until)}",
                 "            break",
             ]
             if config.get("on_max") == "fail":  # for ... else: the condition never held
@@ -951,7 +1013,7 @@ class _Emitter:
         lines += ["", "    outcomes = await asyncio.gather(*(one(i, item) for i, item in enumerate(items, start=1)))"]
         kept = "[o for o in outcomes if o is not None]" if drop else "list(outcomes)"
         if collect:
-            lines.append(f"    results = [o.get({collect!r}) for o in {kept}]  # collect: {collect}")
+            lines.append(f"    results = [o.get({collect!r}) for o in {kept}]  # collect: {collect!r}")
         else:
             lines.append(f"    results = {kept}")
         lines.append(f"    return {cls}Outputs(results=results)")
@@ -974,7 +1036,7 @@ class _Emitter:
                 kinds = check.get("pii_kinds") or ["email", "phone", "card", "iban"]
                 self.pii = True
                 lines += [
-                    f"    # check {index}: no personal data ({', '.join(kinds)})",
+                    f"    # check {index}: no personal data ({', '.join(map(repr, kinds))})",
                     f'    violations += [f"contains personal data: {{kind}}" for kind in find_pii(text, {kinds!r})]',
                 ]
             elif kind == "regex":
@@ -1037,13 +1099,26 @@ def _text(value: str, indent: int = 4) -> str:
 
 
 def _literal(value: Any, indent: int = 0) -> str:
-    text = json.dumps(value, indent=4, ensure_ascii=False)
-    text = text.replace(": true", ": True").replace(": false", ": False").replace(": null", ": None")
-    text = re.sub(r"(?<=[\[ ,])true(?=[,\]\n])", "True", text)
-    text = re.sub(r"(?<=[\[ ,])false(?=[,\]\n])", "False", text)
-    text = re.sub(r"(?<=[\[ ,])null(?=[,\]\n])", "None", text)
+    """A Python literal of the JSON value ``value`` (dicts and lists laid out
+    one item per line, 4 spaces deeper each level; ``indent``: of the lines
+    after the first). Strings through ``repr``; ``inf``/``nan`` as
+    ``float("inf")``; anything not JSON as the ``repr`` of its ``str``."""
     pad = " " * indent
-    return text.replace("\n", "\n" + pad)
+    if isinstance(value, dict) and value:
+        items = [f"{pad}    {_literal(str(k))}: {_literal(v, indent + 4)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, (list, tuple)) and value:
+        items = [f"{pad}    {_literal(v, indent + 4)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, (list, tuple)):
+        return "[]"
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+    return repr(str(value))
 
 
 def _ports(node: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -1072,18 +1147,18 @@ def export_python(*, workflow: Workflow, graph: dict[str, Any] | None = None, ve
     out: list[str] = []
     label = f"version {version}" if version else "draft"
     out.append("#!/usr/bin/env python3")
-    out.append(f'"""{workflow.name} - exported from Studio ({workflow.project.slug}/{workflow.slug}, {label}).\n')
+    doc = [f"{workflow.name} - exported from Studio ({workflow.project.slug}/{workflow.slug}, {label}).\n"]
     if workflow.description:
-        out.append(workflow.description.strip().replace('"""', "'''") + "\n")
-    out.append("Runs the workflow from the command line; needs `pip install litellm pydantic`.\n")
-    out.append(f"    python {workflow.slug.replace('-', '_')}.py --input '{{...}}' [--model M] [--api-base URL]")
-    out.append("        [--studio-url URL --api-key sk_...]  # send the trace back to the studio\n")
-    out.append("API keys come from the provider's usual environment variables (OPENAI_API_KEY ...).")
+        doc.append(workflow.description.strip() + "\n")
+    doc.append("Runs the workflow from the command line; needs `pip install litellm pydantic`.\n")
+    doc.append(f"    python {_ident(workflow.slug, 'workflow')}.py --input '{{...}}' [--model M] [--api-base URL]")
+    doc.append("        [--studio-url URL --api-key sk_...]  # send the trace back to the studio\n")
+    doc.append("API keys come from the provider's usual environment variables (OPENAI_API_KEY ...).")
     if emitter.unsupported:
-        out.append("\nNot translated (these nodes raise NotImplementedError):")
+        doc.append("\nNot translated (these nodes raise NotImplementedError):")
         for line in emitter.unsupported:
-            out += textwrap.wrap(line.replace("\\", "/"), 100, initial_indent="- ", subsequent_indent="  ")
-    out.append('"""\n')
+            doc += textwrap.wrap(line, 100, initial_indent="- ", subsequent_indent="  ")
+    out.append(_docstring("\n".join(doc) + "\n") + "\n")
     out.append("from __future__ import annotations\n")
     out.append(
         "import argparse\nimport asyncio\nimport contextvars\nimport json\nimport os\nimport re\nimport sys\nimport time\nimport urllib.error\nimport urllib.request\nfrom typing import Any, Literal\n"

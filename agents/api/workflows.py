@@ -418,7 +418,11 @@ class ExportView(APIView):
         if fmt == "python":
             from agents.export_python import export_python
 
-            body, ctype, ext = export_python(workflow=workflow, graph=graph, version=version), "text/x-python", "py"
+            try:
+                body = export_python(workflow=workflow, graph=graph, version=version)
+            except ValueError as exc:  # a cycle, an invalid node config, a missing prompt
+                raise ApiError(f"The workflow cannot be exported to Python: {exc}", code="invalid_graph") from None
+            ctype, ext = "text/x-python", "py"
         elif fmt in ("json", "yaml"):
             doc = export_document(workflow, graph=graph, version=version)
             body, ctype, ext = (
