@@ -50,7 +50,12 @@ CANARY = f"cnry{uuid.uuid4().hex}Zq7"
 
 
 class _OpenAIEcho(BaseHTTPRequestHandler):
-    """``POST …/chat/completions``: answers with the Authorization header it got (plain and base64)."""
+    """``POST …/chat/completions``: answers with the Authorization header it got (plain and base64).
+
+    Offered tools and no tool result yet: it calls every tool. Asked for JSON
+    (an agent's system message): the answer is ``{"result": …}``, with what
+    the tools said.
+    """
 
     server: _EchoServer  # type: ignore[assignment]
 
@@ -62,6 +67,13 @@ class _OpenAIEcho(BaseHTTPRequestHandler):
         auth = self.headers.get("authorization", "")
         self.server.received.append(auth)
         text = f"You sent {auth}; encoded {base64.b64encode(f'user:{auth}'.encode()).decode()}."
+        messages = body.get("messages") or []
+        tool_results = [str(m.get("content")) for m in messages if m.get("role") == "tool"]
+        if body.get("tools") and not tool_results:
+            self._tool_calls(body["tools"], stream=bool(body.get("stream")))
+            return
+        if any("JSON" in str(m.get("content")) for m in messages):
+            text = json.dumps({"result": f"{text} The tools said: {' | '.join(tool_results)}"})
         if not body.get("stream"):
             answer = {
                 "id": "c1",
@@ -103,6 +115,45 @@ class _OpenAIEcho(BaseHTTPRequestHandler):
             "usage": {"prompt_tokens": 5, "completion_tokens": len(pieces), "total_tokens": 5 + len(pieces)},
         }
         self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+        self.wfile.flush()
+
+    def _tool_calls(self, tools: list[dict[str, Any]], *, stream: bool) -> None:
+        calls = [
+            {
+                "index": i,
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": tool["function"]["name"], "arguments": "{}"},
+            }
+            for i, tool in enumerate(tools)
+        ]
+        if not stream:
+            message = {"role": "assistant", "content": None, "tool_calls": [dict(c) for c in calls]}
+            for call in message["tool_calls"]:
+                call.pop("index")
+            answer = {
+                "id": "c2",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "echo",
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+            }
+            self._send(json.dumps(answer).encode(), "application/json")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        chunk = {
+            "id": "c2",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "echo",
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "tool_calls": calls}, "finish_reason": "tool_calls"}
+            ],
+        }
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
         self.wfile.flush()
 
     def _send(self, payload: bytes, content_type: str) -> None:
@@ -175,7 +226,8 @@ def loopback_name() -> str:
 
 
 def echo_graph(http_url: str) -> dict[str, Any]:
-    """input(message) → http (header secret) → template → llm (secret API key) → output; tool (MCP) → output."""
+    """input(message) → http (header secret) → template → llm (secret API key) → output; tool (MCP) → output;
+    agent (secret API key, an http tool with the secret in a header, an MCP tool) → output."""
     return graph(
         [
             {"id": "input", "type": "input", "config": {"fields": [text_field("message")]}},
@@ -212,6 +264,29 @@ def echo_graph(http_url: str) -> dict[str, Any]:
             },
             {"id": "whoami", "type": "tool", "config": {"server": "echo-mcp", "tool": "whoami", "inputs": []}},
             {
+                "id": "bot",
+                "type": "agent",
+                "config": {
+                    "endpoint": "echo",
+                    "instructions": "Look things up.",
+                    "inputs": [text_field("task")],
+                    "outputs": [text_field("result")],
+                    "tools": [
+                        {
+                            "kind": "http",
+                            "name": "lookup",
+                            "description": "Look it up",
+                            "request": {
+                                "method": "GET",
+                                "url": http_url,
+                                "headers": {"Authorization": 'Bearer {{ secret("CANARY") }}'},
+                            },
+                        },
+                        {"kind": "mcp", "server": "echo-mcp", "tool": "whoami"},
+                    ],
+                },
+            },
+            {
                 "id": "output",
                 "type": "output",
                 "config": {
@@ -220,6 +295,7 @@ def echo_graph(http_url: str) -> dict[str, Any]:
                         text_field("said"),
                         text_field("answer"),
                         {"name": "mcp", "type": "object"},
+                        text_field("agent"),
                     ]
                 },
             },
@@ -232,6 +308,8 @@ def echo_graph(http_url: str) -> dict[str, Any]:
             ("show", "text", "output", "said"),
             ("ask", "text", "output", "answer"),
             ("whoami", "result", "output", "mcp"),
+            ("input", "message", "bot", "task"),
+            ("bot", "result", "output", "agent"),
         ],
     )
 
@@ -321,11 +399,13 @@ def test_a_secret_value_never_appears_outside_its_ciphertext(
     # Every server really got the canary, and the run used what they sent back.
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert http_server.requests[0]["headers"]["Authorization"] == f"Bearer {CANARY}"
-    assert openai_echo.received == [f"Bearer {CANARY}"]
+    assert set(openai_echo.received) == {f"Bearer {CANARY}"} and len(openai_echo.received) == 3  # llm, agent x2
+    assert [r["headers"]["Authorization"] for r in http_server.requests] == [f"Bearer {CANARY}"] * 2
     assert run.outputs["echo"]["headers"]["authorization"] == "Bearer [REDACTED]"
     assert run.outputs["echo"]["headers"]["x-api-key"] == "[REDACTED]"
     assert run.outputs["answer"].startswith("You sent Bearer [REDACTED]")
     assert run.outputs["mcp"]["authorization"] == "Bearer [REDACTED]"
+    assert run.outputs["agent"].startswith("You sent Bearer [REDACTED]") and "The tools said:" in run.outputs["agent"]
     assert any(event.get("type") == "step.token" for event in broadcast)
 
     # A template node may not read a secret: refused (or failed) without the value anywhere.
