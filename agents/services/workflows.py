@@ -124,7 +124,7 @@ def _check_secret_save(*, project: Project, user: Any, graph: dict[str, Any], st
 
     issues = secret_save_issues(project=project, user=user, graph=graph, stored=stored)
     if issues:
-        raise SecretUseForbiddenError(issues[0].message, issues=issues)
+        raise SecretUseForbiddenError("Not saved: the graph names a secret you may not use.", issues=issues)
 
 
 def secret_issues(*, project: Project, user: Any, graph: Any) -> list[Issue]:
@@ -489,7 +489,9 @@ def workflow_publish(
         issues = engine_issues(graph)
         secret_problems = [] if user is None else secret_issues(project=locked.project, user=user, graph=graph)
         if secret_problems and not issues and all(i.code == SecretUseForbiddenError.code for i in secret_problems):
-            raise SecretUseForbiddenError(secret_problems[0].message, issues=secret_problems)
+            raise SecretUseForbiddenError(
+                "Not published: the graph names a secret you may not use.", issues=secret_problems
+            )
         issues += secret_problems
         if issues:
             raise GraphNotExecutableError(
