@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from django.urls import reverse
 
@@ -35,3 +36,31 @@ def secret_usages_in_agents(secret: Secret) -> list[SecretUsage]:
 def workflow_choices(project: Project) -> list[tuple[str, str]]:
     """``[(slug, name)]`` of the project's workflows."""
     return list(Workflow.objects.filter(project=project).order_by("name").values_list("slug", "name"))
+
+
+SAMPLE_BY_TYPE: dict[str, Any] = {"int": 1, "float": 1.0, "bool": False, "list": [], "object": {}}
+
+
+def example_run_body(project: Project, workflow_slug: str) -> dict[str, Any]:
+    """A body for ``POST …/workflows/<slug>/runs``: sample values for the required inputs of the
+    latest version (the first enum choice, ``"<name>"`` for text, else a value of its type), and
+    ``"draft": true`` when nothing is published yet. ``{}`` for an unknown workflow."""
+    from agents.engine import input_signature
+
+    workflow = Workflow.objects.filter(project=project, slug=workflow_slug, deleted_at__isnull=True).first()
+    if workflow is None:
+        return {}
+    latest = workflow.versions.order_by("-version").first()
+    try:
+        fields = input_signature(latest.graph if latest else workflow.draft_graph).fields
+    except ValueError:
+        return {}
+    sample: dict[str, Any] = {}
+    for spec in fields:
+        if not spec.required:
+            continue
+        if spec.type == "enum" and spec.choices:
+            sample[spec.name] = spec.choices[0]
+        else:
+            sample[spec.name] = SAMPLE_BY_TYPE.get(spec.type, f"<{spec.name}>")
+    return {"inputs": sample, "draft": True} if latest is None else {"inputs": sample}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from studio.models import Project, Secret
@@ -56,3 +56,22 @@ def register_workflow_lister(lister: WorkflowLister) -> None:
 def project_workflow_choices(project: Project) -> list[tuple[str, str]]:
     """``[(slug, name)]`` of the project's workflows, for the API key page's curl line."""
     return [choice for lister in _workflow_listers for choice in lister(project)]
+
+
+RunBodyProvider = Callable[["Project", str], dict[str, Any]]
+_run_bodies: list[RunBodyProvider] = []
+
+
+def register_example_run_body(provider: RunBodyProvider) -> None:
+    """``provider(project, workflow_slug) -> {"inputs": {...}, "draft"?: true}`` (``agents`` registers it)."""
+    if provider not in _run_bodies:
+        _run_bodies.append(provider)
+
+
+def workflow_example_run_body(project: Project, workflow_slug: str) -> dict[str, Any]:
+    """A body that starts a run of the workflow: sample inputs fitting its signature (``{"inputs": {}}`` when unknown)."""
+    for provider in _run_bodies:
+        found = provider(project, workflow_slug)
+        if found:
+            return found
+    return {"inputs": {}}

@@ -336,13 +336,19 @@ def project_keys(request: HttpRequest, project_slug: str) -> HttpResponse:
 
 
 def _curl_line(request: HttpRequest, project: Project, workflow_slug: str, raw: str) -> str:
-    """A ready command that starts a run of ``workflow_slug`` with this key (inputs to fill in)."""
-    from studio.workspace.usage import project_workflow_choices
+    """A ready shell command that starts a run of ``workflow_slug`` with this key.
+
+    The inputs are samples that fit the workflow's input signature (text
+    inputs as ``"<name>"`` to replace); an unpublished workflow runs its
+    draft (``"draft": true``). Single quotes in the body are escaped
+    for the shell.
+    """
+    from studio.workspace.usage import project_workflow_choices, workflow_example_run_body
 
     choices = dict(project_workflow_choices(project))
     slug = workflow_slug if workflow_slug in choices else next(iter(choices), "<workflow>")
     url = request.build_absolute_uri(f"/api/v1/projects/{project.slug}/workflows/{slug}/runs")
-    body = json.dumps({"inputs": {}})
+    body = json.dumps(workflow_example_run_body(project, slug), ensure_ascii=False).replace("'", "'\\''")
     return f"curl -X POST '{url}' -H 'Authorization: Bearer {raw}' -H 'Content-Type: application/json' -d '{body}'"
 
 

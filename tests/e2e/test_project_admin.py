@@ -99,3 +99,63 @@ def test_owner_adds_a_viewer_who_cannot_run_until_promoted_to_runner(browser, li
         assert verb in text
     screenshot(owner, "admin-audit-log")
     assert AuditEvent.objects.filter(project=project, verb="run.start", actor_username="vera").exists()
+
+
+@pytest.mark.model
+def test_admin_creates_a_key_whose_curl_line_starts_a_run_stores_a_secret_never_shown_and_tests_an_endpoint(
+    browser, live_asgi_server, project, alice, local_model
+):
+    import shlex
+    import subprocess
+
+    from traces.services import endpoint_ensure_local
+
+    base = live_asgi_server
+    Workflow.objects.create(project=project, slug="echo", name="Echo", draft_graph=ECHO_GRAPH)
+    endpoint = endpoint_ensure_local(project=project)
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    log_in(page, base, "alice")
+
+    page.goto(f"{base}/p/acme/settings/keys/")
+    page.fill("input[name=name]", "CI pipeline")
+    page.select_option("#f-krole", "runner")
+    page.select_option("#f-kwf", "echo")
+    page.click("button:has-text('Create key')")
+    page.wait_for_selector("#new-curl")
+    screenshot(page, "admin-key-created")
+    curl = page.input_value("#new-curl").replace("<topic>", "from curl")
+    assert '"topic": "from curl"' in curl
+    answer = subprocess.run(
+        [*shlex.split(curl), "-s", "-w", "\\n%{http_code}"], capture_output=True, text=True, timeout=60, check=True
+    )
+    body, status = answer.stdout.rsplit("\n", 1)
+    assert status == "201", body
+    run = Run.objects.get(workflow__slug="echo")
+    assert run.inputs == {"topic": "from curl"} and run.created_by == alice
+    page.goto(f"{base}/p/acme/settings/keys/")
+    assert page.input_value("#f-kname") == "" and page.locator("#new-key").count() == 0
+
+    canary = "canary-e2e-4f1d9c"
+    page.goto(f"{base}/p/acme/settings/secrets/")
+    page.fill("input[name=name]", "PROVIDER_KEY")
+    page.fill("#f-svalue", canary)
+    page.click("button:has-text('Save secret')")
+    page.wait_for_selector(".toast:has-text('PROVIDER_KEY saved')")
+    for path in ("/p/acme/settings/secrets/", "/p/acme/audit/", "/p/acme/settings/endpoints/"):
+        page.goto(base + path)
+        assert canary not in page.content(), path
+
+    page.goto(f"{base}/p/acme/settings/endpoints/")
+    page.click(f"#endpoint-{endpoint.pk} button:has-text('Test connection')")
+    result = page.wait_for_selector(
+        f"#endpoint-test-{endpoint.pk}.endpoint-test--ok, #endpoint-test-{endpoint.pk}.endpoint-test--error",
+        timeout=120_000,
+    )
+    screenshot(page, "admin-endpoint-tested")
+    assert "Connected." in result.inner_text(), result.inner_text()
+    assert "tokens" in result.inner_text()
+
+    page.goto(f"{base}/p/acme/audit/")
+    text = page.inner_text("main")
+    for verb in ("api_key.create", "run.start", "secret.create", "endpoint.test"):
+        assert verb in text

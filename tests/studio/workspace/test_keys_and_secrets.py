@@ -40,6 +40,7 @@ def test_key_is_shown_once_with_a_curl_line_and_stored_hashed(project, alice, lo
     curl = response.context["curl"]
     assert curl.startswith("curl -X POST 'http://testserver/api/v1/projects/acme/workflows/qa/runs'")
     assert f"Bearer {raw}" in curl
+    assert curl.endswith("""-d '{"inputs": {"question": "<question>"}, "draft": true}'""")
     listing = login(alice).get(reverse("project-keys", args=["acme"]))
     assert raw not in page_text(listing) and key.prefix in page_text(listing)
 
