@@ -28,6 +28,12 @@ urlpatterns = [
         "p/<slug:project_slug>/settings/secrets/<int:secret_id>/replace/", views.secret_replace, name="secret-replace"
     ),
     path("p/<slug:project_slug>/settings/secrets/<int:secret_id>/delete/", views.secret_delete, name="secret-delete"),
+    path("p/<slug:project_slug>/settings/secrets/<int:secret_id>/grant/", views.secret_grant, name="secret-grant"),
+    path(
+        "p/<slug:project_slug>/settings/secrets/<int:secret_id>/revoke/<int:user_id>/",
+        views.secret_revoke,
+        name="secret-revoke",
+    ),
     path("p/<slug:project_slug>/audit/", views.audit_log, name="audit-log"),
     path("p/<slug:project_slug>/audit/export.<str:fmt>", views.audit_export, name="audit-export"),
 ]

@@ -366,9 +366,57 @@ def key_revoke(request: HttpRequest, project_slug: str, key_id: int) -> HttpResp
 
 
 def _secrets_page(request: HttpRequest, project: Project, *, status: int = 200, **extra: Any) -> HttpResponse:
-    rows = [(secret, secret_usages(secret)) for secret in sel.project_secrets(project=project)]
-    context = {"project": project, "tab": "project-secrets", "secrets": rows, "values": {}, **extra}
+    from studio.selectors import secret_use_grantees
+
+    rows = [
+        (secret, secret_usages(secret), list(secret_use_grantees(secret=secret)))
+        for secret in sel.project_secrets(project=project)
+    ]
+    grantable = [m for m in sel.project_members(project=project) if m.role in (Role.VIEWER, Role.RUNNER, Role.EDITOR)]
+    context = {
+        "project": project,
+        "tab": "project-secrets",
+        "secrets": rows,
+        "values": {},
+        "grantable_members": grantable,
+        **extra,
+    }
     return page(request, "studio/settings_secrets.html", context, status=status)
+
+
+@login_required
+@require_POST
+def secret_grant(request: HttpRequest, project_slug: str, secret_id: int) -> HttpResponse:
+    """Let a member below admin use this secret in nodes, endpoints and MCP servers (``use_secret``)."""
+    from studio.services import secret_grant_use
+
+    project = access_project(user=request.user, slug=project_slug, perm="manage")
+    secret = sel.access_secret(project=project, pk=secret_id)
+    membership = sel.access_membership(project=project, pk=request.POST.get("member"))
+    try:
+        secret_grant_use(secret=secret, user=membership.user, actor=request.user)
+    except ValueError as exc:
+        return _secrets_page(request, project, status=400, errors={"form": str(exc)})
+    messages.success(request, f"{membership.user.get_username()} may now use {secret.name}.")
+    return redirect("project-secrets", project_slug=project.slug)
+
+
+@login_required
+@require_POST
+def secret_revoke(request: HttpRequest, project_slug: str, secret_id: int, user_id: int) -> HttpResponse:
+    """Withdraw a member's grant to use this secret."""
+    from django.contrib.auth import get_user_model
+
+    from studio.services import secret_revoke_use
+
+    project = access_project(user=request.user, slug=project_slug, perm="manage")
+    secret = sel.access_secret(project=project, pk=secret_id)
+    grantee = get_user_model().objects.filter(pk=user_id).first()
+    if grantee is None:
+        raise Http404("User not found.")
+    secret_revoke_use(secret=secret, user=grantee, actor=request.user)
+    messages.success(request, f"{grantee.get_username()} may no longer use {secret.name}.")
+    return redirect("project-secrets", project_slug=project.slug)
 
 
 @login_required

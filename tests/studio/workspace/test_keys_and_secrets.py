@@ -154,3 +154,31 @@ def test_secret_used_by_an_endpoint_or_a_workflow_cannot_be_deleted(project, ali
     Workflow.objects.all().delete()
     assert login(alice).post(reverse("secret-delete", args=["acme", secret.pk])).status_code == 302
     assert not Secret.objects.exists()
+
+
+def test_admin_grants_and_revokes_the_use_of_a_secret_to_an_editor(project, alice, erin, login):
+    from studio.selectors import may_use_secret
+
+    secret = svc.secret_create(project=project, actor=alice, name="TOKEN", value="v")
+    editor_membership = erin.memberships.get(project=project)
+    assert not may_use_secret(erin, project, secret)
+    client = login(alice)
+    response = client.post(reverse("secret-grant", args=["acme", secret.pk]), {"member": editor_membership.pk})
+    assert response.status_code == 302 and may_use_secret(erin, project, secret)
+    page = client.get(reverse("project-secrets", args=["acme"]))
+    assert page.context["secrets"][0][2] == [erin]
+    assert client.post(reverse("secret-revoke", args=["acme", secret.pk, erin.pk])).status_code == 302
+    assert not may_use_secret(erin, project, secret)
+    verbs = list(AuditEvent.objects.filter(object_id=str(secret.pk)).values_list("verb", flat=True))
+    assert "secret.grant_use" in verbs and "secret.revoke_use" in verbs
+
+
+def test_grants_need_an_admin_and_a_member_of_this_project(project, alice, erin, bob, login):
+    from tests.conftest import ProjectFactory
+
+    secret = svc.secret_create(project=project, actor=alice, name="TOKEN", value="v")
+    assert login(erin).post(reverse("secret-grant", args=["acme", secret.pk]), {"member": 1}).status_code == 403
+    other = ProjectFactory(slug="other")
+    stranger = other.memberships.create(user=bob, role="viewer")
+    response = login(alice).post(reverse("secret-grant", args=["acme", secret.pk]), {"member": stranger.pk})
+    assert response.status_code == 404
