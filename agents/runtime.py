@@ -720,6 +720,7 @@ def _build_runtime(run: Run) -> Runtime:
         approvals=DjangoApprovalGate(run_id=run.pk),
         subworkflows=DjangoSubworkflowRunner(run_id=run.pk, project_id=run.project_id, attempt=run.attempt),
         mcp=DjangoMcpClient(project_id=run.project_id),
+        max_step_output_bytes=settings.STUDIO_MAX_STEP_OUTPUT_BYTES,
     ))
 
 

@@ -211,6 +211,8 @@ STUDIO_LOCAL_MODEL_URL = os.environ.get(
 STUDIO_RUN_MAX_CONCURRENCY = int(os.environ.get("STUDIO_RUN_MAX_CONCURRENCY", "4"))
 STUDIO_RUN_LEASE_SECONDS = int(os.environ.get("STUDIO_RUN_LEASE_SECONDS", "30"))
 STUDIO_RUN_TIMEOUT_S = int(os.environ.get("STUDIO_RUN_TIMEOUT_S", "3600"))
+# The most a step may store as outputs (bytes of JSON); more fails the step with output_too_large.
+STUDIO_MAX_STEP_OUTPUT_BYTES = int(os.environ.get("STUDIO_MAX_STEP_OUTPUT_BYTES", str(2 * 1024 * 1024)))
 # Open websockets re-check access this often (seconds), and at once when a membership changes.
 STUDIO_WS_RECHECK_S = float(os.environ.get("STUDIO_WS_RECHECK_S", "30"))
 STUDIO_RUNS_QUEUE = CELERY_TASK_ROUTES["agents.tasks.execute_run"]["queue"]

@@ -23,11 +23,17 @@ if TYPE_CHECKING:
     from agents.engine.protocols import ApprovalGate, McpClient, SubworkflowRunner
 
 
+#: Default of :attr:`Runtime.max_step_output_bytes` (2 MiB).
+MAX_STEP_OUTPUT_BYTES = 2 * 1024 * 1024
+
+
 @dataclass
 class Runtime:
     """The effects a run may use. ``http``, ``secrets``, ``subworkflows``,
     ``approvals`` and ``mcp`` are optional: a node that needs a missing one
-    fails its step with error code ``not_configured``."""
+    fails its step with error code ``not_configured``.
+    ``max_step_output_bytes``: the most a step may store as outputs (bytes of
+    UTF-8 JSON); a step producing more fails with ``output_too_large``."""
 
     llm: LLMClient
     steps: StepStore
@@ -40,6 +46,7 @@ class Runtime:
     subworkflows: SubworkflowRunner | None = None
     approvals: ApprovalGate | None = None
     mcp: McpClient | None = None
+    max_step_output_bytes: int = MAX_STEP_OUTPUT_BYTES
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,17 @@ async def _invoke(run: RunState, spec: StepSpec, ctx: StepContext, inputs: dict[
         raise  # a time limit of the node's own (an HTTP call's), with its own message
 
 
+def _check_output_size(outputs: dict[str, Any], limit: int) -> None:
+    """Raise ``NodeError(code="output_too_large")`` when ``outputs`` as UTF-8
+    JSON is larger than ``limit`` bytes (nothing of it is stored then)."""
+    size = len(json.dumps(outputs, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise NodeError(
+            f"the outputs are {size:,} bytes; a step may store at most {limit:,} bytes (STUDIO_MAX_STEP_OUTPUT_BYTES)",
+            code="output_too_large",
+        )
+
+
 async def execute_step(run: RunState, spec: StepSpec) -> StepOutcome:
     """Run one step with reuse, retries, timeout, ``on_error`` and
     checkpointing. Returns its outcome; raises :class:`RunStop` (budget,
@@ -294,6 +305,7 @@ async def _execute_step(run: RunState, spec: StepSpec) -> StepOutcome:
                         "outputs do not fit the signature: " + "; ".join(exc.messages),
                         code="invalid_output",
                     ) from None
+            _check_output_size(output.outputs, run.runtime.max_step_output_bytes)
             break
         except RunStop as exc:
             await finish("failed", {}, exc.message, exc.code)
