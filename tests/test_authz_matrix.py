@@ -16,8 +16,9 @@ Levels (the least a principal needs):
 ``read``       the project role viewer (perm ``view``) on the route's object
 ``run``        runner (``run``: start, cancel, rerun, approve)
 ``edit``       editor (``change``: drafts, publish, create workflows)
-``admin``      admin (``manage``: members, keys, secrets, endpoints, settings)
-``owner``      owner only (delete or transfer a project)
+``delete``     admin (``delete``: delete workflows)
+``admin``      admin (``manage``: members, keys, secrets, endpoints, settings, audit log)
+``owner``      owner only (``own``: delete, archive or transfer a project)
 ``superuser``  site operators only (the admin console)
 =============  ===============================================================
 
@@ -76,8 +77,11 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from agents.models import Run, RunEvent, RunStatus, Step, StepStatus, Workflow, WorkflowVersion
+from studio.crypto import secret_create
 from studio.models import ROLE_RANK, ApiKey, Membership, Project, Role, role_allows
+from studio.workspace.services import invitation_create
 from tests.conftest import demo_graph
+from traces.services import endpoint_ensure_local
 
 # ------------------------------------------------------------------ the table
 
@@ -104,8 +108,45 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "readyz": "public",
     "api-schema": "public",  # the OpenAPI document is the same for every studio
     "api-docs": "public",
+    "password_reset": "public",
+    "password_reset_done": "public",
+    "password_reset_confirm": Route("public", kwargs={"token": "reset_token"}),
+    "password_reset_complete": "public",
+    # project administration (studio.workspace, traces.endpoints)
+    "project-new": "login",
+    "invitation-accept": "login",
+    "project-settings": "admin",
+    "project-archive": "owner",
+    "project-delete": "owner",
+    "project-members": "admin",
+    "member-role": Route("admin", data={"role": "runner"}),
+    "member-remove": "admin",
+    "project-transfer": Route("owner", data={"member": "{member}"}),
+    "invitation-create": Route("admin", data={"role": "viewer"}),
+    "invitation-revoke": "admin",
+    "project-leave": "read",
+    "project-keys": "admin",
+    "key-revoke": "admin",
+    "project-secrets": "admin",
+    "secret-replace": Route("admin", data={"value": "new-value"}),
+    "secret-delete": "admin",
+    "audit-log": "admin",
+    "audit-export": "admin",
+    "project-endpoints": "admin",
+    "endpoint-new": "admin",
+    "endpoint-edit": "admin",
+    "endpoint-delete": "admin",
+    "endpoint-test": "admin",
+    "api-members": Route({"GET": "admin", "POST": "admin"}, data={"user": "nobody", "role": "viewer"}),
+    "api-member": Route({"PATCH": "admin", "DELETE": "admin"}, data={"role": "runner"}),
+    "api-keys": Route({"GET": "admin", "POST": "admin"}, data={"name": "matrix", "role": "viewer"}),
+    "api-key": Route({"DELETE": "admin"}),
     # pages
     "home": "login",
+    "workflow-import-page": "edit",
+    "workflow-settings": "edit",
+    "workflow-duplicate": "edit",
+    "workflow-delete": "delete",
     "template-gallery": "login",
     "template-use": Route("edit", kwargs={"template_slug": "template"}, data={"project": "{project}"}),
     "project-home": "read",
@@ -187,9 +228,17 @@ KWARG_DEFAULTS = {
     "user_id": "owner_pk",
     "group_id": "group_pk",
     "url": "missing_page",
+    "member_id": "member_pk",
+    "key_id": "key_pk",
+    "secret_id": "secret_pk",
+    "endpoint_id": "endpoint_pk",
+    "invitation_id": "invitation_pk",
+    "token": "invitation_token",
+    "fmt": "audit_format",
+    "uidb64": "reset_uid",
 }
 
-LEVEL_PERM = {"read": "view", "run": "run", "edit": "change", "admin": "manage"}
+LEVEL_PERM = {"read": "view", "run": "run", "edit": "change", "delete": "delete", "admin": "manage", "owner": "own"}
 PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -256,6 +305,15 @@ class Side:
     owner_pk: int = 0
     group_pk: int = 0
     missing_page: str = "no-such-page/"
+    member_pk: int = 0  # a viewer's membership
+    key_pk: int = 0
+    secret_pk: int = 0
+    endpoint_pk: int = 0
+    invitation_pk: int = 0
+    invitation_token: str = ""
+    audit_format: str = "csv"
+    reset_uid: str = "MQ"
+    reset_token: str = "set-password"
 
     @property
     def project_slug(self) -> str:
@@ -288,6 +346,7 @@ class Side:
             "run": self.run.pk,
             "run2": self.run2.pk,
             "node": self.node,
+            "member": self.member_pk,
         }
 
 
@@ -349,7 +408,22 @@ def build_side(slug: str, owner: Any) -> Side:
         )
         RunEvent.objects.create(run=run, seq=1, type="run.finished", payload={"status": "succeeded"})
         runs.append(run)
-    return Side(project=project, workflow=workflow, run=runs[0], run2=runs[1], owner_pk=owner.pk)
+    side = Side(project=project, workflow=workflow, run=runs[0], run2=runs[1], owner_pk=owner.pk)
+    member = get_user_model().objects.create_user(f"{slug}-member")
+    side.member_pk = Membership.objects.create(project=project, user=member, role=Role.VIEWER).pk
+    side.key_pk = ApiKey.objects.create(
+        project=project,
+        name="side key",
+        prefix=f"sk_{slug}"[:10],
+        hashed_key=ApiKey.hash(f"side-{slug}"),
+        role=Role.VIEWER,
+        user=owner,
+    ).pk
+    side.secret_pk = secret_create(project=project, name="TOKEN", value=f"value-of-{slug}").pk
+    side.endpoint_pk = endpoint_ensure_local(project=project).pk
+    invitation, side.invitation_token = invitation_create(project=project, actor=owner, role=Role.VIEWER)
+    side.invitation_pk = invitation.pk
+    return side
 
 
 def build_world() -> World:
@@ -418,8 +492,7 @@ def expected(level: str, principal: Principal, side: str, surface: str) -> str:
         return "ok"
     if role is None:
         return "404"
-    allowed = role == Role.OWNER if level == "owner" else role_allows(role, LEVEL_PERM[level])
-    return "ok" if allowed else "403"
+    return "ok" if role_allows(role, LEVEL_PERM[level]) else "403"
 
 
 def outcome(response: Any) -> str:
@@ -609,7 +682,7 @@ class TestHttpRoutes:
         for method, superuser_answer in served.items():
             level = entry.level(method)
             assert level is not None, f"{route.name} {method} has no level"
-            sides = ("own", "foreign") if level in LEVEL_PERM or level == "owner" else ("own",)
+            sides = ("own", "foreign") if level in LEVEL_PERM else ("own",)
             for side in sides:
                 for principal in principals_for(route, level, side):
                     want = expected(level, principal, side, route.surface)
