@@ -130,6 +130,8 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "project-secrets": "admin",
     "secret-replace": Route("admin", data={"value": "new-value"}),
     "secret-delete": "admin",
+    "secret-grant": Route("admin", data={"member": "{member}"}),
+    "secret-revoke": "admin",
     "audit-log": "admin",
     "audit-export": "admin",
     "project-endpoints": "admin",
