@@ -7,7 +7,7 @@ HTMX panels (``agents/views/editor.py``).
 from django.urls import path
 
 from agents import views
-from agents.views import editor, workflow_settings
+from agents.views import editor, mcp_servers, workflow_settings
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,17 +15,33 @@ urlpatterns = [
     path("templates/<slug:template_slug>/use/", editor.template_use, name="template-use"),
     path("p/<slug:project_slug>/", views.project_home, name="project-home"),
     path("p/<slug:project_slug>/new/", editor.workflow_new, name="workflow-new"),
+    path("p/<slug:project_slug>/settings/mcp/", mcp_servers.project_mcp, name="project-mcp"),
+    path("p/<slug:project_slug>/settings/mcp/<int:server_id>/", mcp_servers.mcp_edit, name="mcp-edit"),
+    path("p/<slug:project_slug>/settings/mcp/<int:server_id>/delete/", mcp_servers.mcp_delete, name="mcp-delete"),
+    path("p/<slug:project_slug>/settings/mcp/<int:server_id>/tools/", mcp_servers.mcp_tools, name="mcp-tools"),
+    path("p/<slug:project_slug>/settings/mcp/<int:server_id>/test/", mcp_servers.mcp_test_tool, name="mcp-test-tool"),
     path("p/<slug:project_slug>/import/", workflow_settings.workflow_import_page, name="workflow-import-page"),
-    path("p/<slug:project_slug>/w/<slug:workflow_slug>/settings/", workflow_settings.workflow_settings,
-         name="workflow-settings"),
-    path("p/<slug:project_slug>/w/<slug:workflow_slug>/duplicate/", workflow_settings.workflow_duplicate_view,
-         name="workflow-duplicate"),
-    path("p/<slug:project_slug>/w/<slug:workflow_slug>/delete/", workflow_settings.workflow_delete_view,
-         name="workflow-delete"),
+    path(
+        "p/<slug:project_slug>/w/<slug:workflow_slug>/settings/",
+        workflow_settings.workflow_settings,
+        name="workflow-settings",
+    ),
+    path(
+        "p/<slug:project_slug>/w/<slug:workflow_slug>/duplicate/",
+        workflow_settings.workflow_duplicate_view,
+        name="workflow-duplicate",
+    ),
+    path(
+        "p/<slug:project_slug>/w/<slug:workflow_slug>/delete/",
+        workflow_settings.workflow_delete_view,
+        name="workflow-delete",
+    ),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/", views.workflow_detail, name="workflow-detail"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/run/", views.workflow_run, name="workflow-run"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/", editor.workflow_editor, name="workflow-editor"),
-    path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/inspector/", editor.editor_inspector, name="editor-inspector"),
+    path(
+        "p/<slug:project_slug>/w/<slug:workflow_slug>/edit/inspector/", editor.editor_inspector, name="editor-inspector"
+    ),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/run/", editor.editor_run, name="editor-run"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/runs/", editor.editor_runs, name="editor-runs"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/diff/", editor.editor_run_diff, name="editor-run-diff"),

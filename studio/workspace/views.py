@@ -38,6 +38,7 @@ SETTINGS_TABS = [
     ("project-keys", "API keys"),
     ("project-secrets", "Secrets"),
     ("project-endpoints", "Model endpoints"),
+    ("project-mcp", "MCP servers"),  # agents/views/mcp_servers.py
 ]
 
 

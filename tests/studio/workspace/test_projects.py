@@ -112,6 +112,7 @@ def test_settings_pages_are_for_admins_and_owners_only(project, bob, erin, charl
         "project-keys",
         "project-secrets",
         "project-endpoints",
+        "project-mcp",
         "audit-log",
     ):
         url = reverse(name, args=["acme"])
