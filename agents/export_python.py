@@ -114,23 +114,50 @@ def format_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
+KINDS = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+
+
 def describe_fields(model: type[BaseModel]) -> str:
+    """One line per output field, like the studio's engine: name, kind of value, description.
+    No sample values (a small model copies them into its answer)."""
     lines = []
     for name, info in model.model_fields.items():
-        line = f"- {info.alias or name} ({getattr(info.annotation, '__name__', info.annotation)})"
+        annotation = info.annotation
+        choices = getattr(annotation, "__args__", ()) if getattr(annotation, "__origin__", None) is Literal else ()
+        if choices:
+            kind = "one of " + ", ".join(f'"{choice}"' for choice in choices)
+        elif getattr(annotation, "__origin__", None) is list:
+            kind = "a list"
+        elif isinstance(annotation, type) and issubclass(annotation, dict):
+            kind = "an object"
+        else:
+            kind = KINDS.get(annotation, "text") if isinstance(annotation, type) else "a value"
+        line = f'- "{info.alias or name}" ({kind})'
         if info.description:
             line += f": {info.description}"
         lines.append(line)
     return "\\n".join(lines)
 
 
+def blank_required_text(answer: BaseModel) -> list[str]:
+    """Required text fields the model left blank: empty, or without a letter or digit ("{", "...").
+    Like the studio's engine, a blank answer is retried like a schema error."""
+    return [
+        info.alias or name
+        for name, info in type(answer).model_fields.items()
+        if info.is_required() and isinstance(getattr(answer, name), str)
+        and not any(char.isalnum() for char in getattr(answer, name))
+    ]
+
+
 async def call_model(node_id: str, endpoint: str, messages: list[dict[str, Any]],
                      schema: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> str:
     """One chat completion through LiteLLM; records a span with tokens and latency."""
-    target = ENDPOINTS.get(endpoint, {"model": endpoint, "api_base": None, "structured_output": "json_schema"})
+    target = ENDPOINTS.get(endpoint, {"model": endpoint, "api_base": None, "structured_output": "json_schema", "params": {}})
     model = OVERRIDE["model"] or target["model"]
     api_base = OVERRIDE["api_base"] or target["api_base"]
-    kwargs: dict[str, Any] = {"model": model, "messages": messages, **(params or {})}
+    # The endpoint's pinned parameters (e.g. temperature 0 and a seed) win over the node's.
+    kwargs: dict[str, Any] = {"model": model, "messages": messages, **(params or {}), **target.get("params", {})}
     if api_base:
         kwargs["api_base"] = api_base
         kwargs.setdefault("api_key", os.environ.get("OPENAI_API_KEY") or "not-needed")
@@ -180,7 +207,11 @@ async def ask_structured(node_id: str, endpoint: str, messages: list[dict[str, A
     for attempt in (1, 2):
         text = await call_model(node_id, endpoint, conversation, schema=schema, params=params)
         try:
-            return output_model.model_validate(parse_json_answer(text))
+            answer = output_model.model_validate(parse_json_answer(text))
+            blank = blank_required_text(answer)
+            if not blank:
+                return answer
+            error = "; ".join(f"{name}: must not be empty, write it in words" for name in blank)
         except (ValueError, ValidationError) as exc:
             error = str(exc).splitlines()[0]
         if attempt == 1:
@@ -446,9 +477,10 @@ def _endpoints(project_id: int, slugs: set[str]) -> dict[str, dict[str, Any]]:
             "model": endpoint.model,
             "api_base": endpoint.api_base or None,
             "structured_output": endpoint.structured_output,
+            "params": dict(endpoint.pinned_params or {}),
         }
     for slug in slugs - set(out):
-        out[slug] = {"model": slug, "api_base": None, "structured_output": "json_schema"}
+        out[slug] = {"model": slug, "api_base": None, "structured_output": "json_schema", "params": {}}
     return out
 
 
@@ -1170,7 +1202,7 @@ def export_python(*, workflow: Workflow, graph: dict[str, Any] | None = None, ve
     )
     out.append("litellm.suppress_debug_info = True\n")
     out.append("WORKFLOW = " + _literal({"project": workflow.project.slug, "slug": workflow.slug, "version": version}))
-    out.append("# Model endpoints by slug (LiteLLM model string, API base, how it takes a JSON Schema).")
+    out.append("# Model endpoints by slug (LiteLLM model string, API base, how it takes a JSON Schema, pinned params).")
     out.append("ENDPOINTS: dict[str, dict[str, Any]] = " + _literal(endpoints) + "\n")
     out.append("# Literal is used by enum fields of some signatures.")
     out.append("_ = Literal\n")

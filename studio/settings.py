@@ -11,6 +11,7 @@ environment or are generated once into the data directory (mode 0600).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -207,6 +208,9 @@ STUDIO_MODEL_PORT = int(os.environ.get("STUDIO_MODEL_PORT", "8081"))
 STUDIO_LOCAL_MODEL_URL = os.environ.get(
     "STUDIO_LOCAL_MODEL_URL", f"http://{STUDIO_MODEL_HOST}:{STUDIO_MODEL_PORT}/v1"
 )
+# Sampling parameters the local endpoint pins when it is created (ModelEndpoint.pinned_params), as JSON,
+# e.g. '{"temperature": 0, "seed": 42}' for reproducible answers; by default the nodes' own apply.
+STUDIO_LOCAL_MODEL_PARAMS: dict[str, object] = json.loads(os.environ.get("STUDIO_LOCAL_MODEL_PARAMS") or "{}")
 # Run defaults; every cap is visible here and overridable per workflow/run.
 STUDIO_RUN_MAX_CONCURRENCY = int(os.environ.get("STUDIO_RUN_MAX_CONCURRENCY", "4"))
 STUDIO_RUN_LEASE_SECONDS = int(os.environ.get("STUDIO_RUN_LEASE_SECONDS", "30"))

@@ -38,7 +38,22 @@ class ModelEndpointForm(forms.ModelForm):
             "cached_input_price_per_mtok",
             "context_window",
             "timeout_s",
+            "pinned_params",
         ]
+
+    def clean_pinned_params(self) -> dict[str, Any]:
+        """An object of allowed sampling parameters (the gateway's ``ALLOWED_PARAMS``)."""
+        from traces.gateway import ALLOWED_PARAMS
+
+        value = self.cleaned_data.get("pinned_params") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Pinned parameters must be a JSON object, e.g. {"temperature": 0}.')
+        unknown = sorted(set(value) - ALLOWED_PARAMS)
+        if unknown:
+            raise forms.ValidationError(
+                f"Unsupported model parameter(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(ALLOWED_PARAMS))}."
+            )
+        return value
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
@@ -74,6 +89,7 @@ class ModelEndpointAdmin(GuardedModelAdmin):
             {"fields": ["input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok"]},
         ),
         ("Limits", {"fields": ["context_window", "timeout_s"]}),
+        ("Sampling", {"fields": ["pinned_params"]}),
     ]
 
     @admin.action(description="Test connection (one-token completion, recorded as a span)")

@@ -269,13 +269,16 @@ async def complete(
     ``schema``: a JSON Schema the answer should match (see the module doc for
     how it is asked for and what ``parsed`` holds). ``tools``: OpenAI-style
     tool definitions. ``params``: sampling parameters from
-    :data:`ALLOWED_PARAMS` (``temperature``, ``max_tokens`` …).
+    :data:`ALLOWED_PARAMS` (``temperature``, ``max_tokens`` …);
+    ``endpoint.pinned_params`` override them.
     ``on_token``: async callback per text delta; turns on streaming.
 
     Returns a :class:`Completion`. Raises :class:`GatewayError` (its
     ``span_id`` set to the error span). An exception raised by ``on_token``
     propagates unchanged after the span is recorded as an error.
     """
+    # The endpoint's pinned parameters win over the caller's (reproducible runs: temperature 0, a seed).
+    params = {**(params or {}), **(endpoint.pinned_params or {})}
     prepared: recording.Prepared | None = None
     started = time.perf_counter()
     call = recording.CallRecord(endpoint=endpoint, context=context, prompt_version_id=prompt_version_id)

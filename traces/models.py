@@ -57,6 +57,11 @@ class ModelEndpoint(models.Model):
     )
     context_window = models.PositiveIntegerField(default=8192, help_text="tokens")
     timeout_s = models.FloatField(default=120.0, help_text="seconds per call")
+    pinned_params = models.JSONField(
+        default=dict, blank=True,
+        help_text="Sampling parameters every call to this endpoint uses, over the node's own "
+                  '(e.g. {"temperature": 0, "seed": 42} for reproducible test runs).',
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -22,7 +22,9 @@ def endpoint_ensure_local(*, project: Project) -> ModelEndpoint:
     Slug ``local``, model ``openai/smollm2`` at ``settings.STUDIO_LOCAL_MODEL_URL``
     (the server of ``manage.py serve_model``), structured output through
     llama.cpp's ``json_object`` + schema grammar, prices explicitly $0 per 1M
-    tokens (it runs here), context window 2048 tokens. An existing endpoint
+    tokens (it runs here), context window 2048 tokens, pinned sampling
+    parameters from ``settings.STUDIO_LOCAL_MODEL_PARAMS`` (none by default;
+    the test settings pin temperature 0 and a seed). An existing endpoint
     is returned untouched, so admin edits survive. Writes an audit event on
     creation.
     """
@@ -38,6 +40,7 @@ def endpoint_ensure_local(*, project: Project) -> ModelEndpoint:
             "output_price_per_mtok": Decimal("0"),
             "cached_input_price_per_mtok": Decimal("0"),
             "context_window": 2048,
+            "pinned_params": dict(settings.STUDIO_LOCAL_MODEL_PARAMS),
         },
     )
     if created:

@@ -41,8 +41,9 @@ class PendingApprovalOut(serializers.Serializer[Any]):
 
 class ApprovalDecideIn(serializers.Serializer[Any]):
     approved = serializers.BooleanField()
-    data = serializers.DictField(required=False, allow_null=True,
-                                 help_text="Edited values of reviewed fields (used when approving)")
+    data = serializers.DictField(
+        required=False, allow_null=True, help_text="Edited values of reviewed fields (used when approving)"
+    )
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     iteration = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
 
@@ -69,7 +70,13 @@ class StepDiffOut(serializers.Serializer[Any]):
     node_type = serializers.CharField()
     label = serializers.CharField(allow_blank=True)
     presence = serializers.ChoiceField(choices=["both", "only_a", "only_b"])
-    changed = serializers.BooleanField(help_text="Any field but the duration differs, or only one run has the step")
+    state = serializers.ChoiceField(
+        choices=["unchanged", "changed", "reused", "only_a", "only_b"],
+        help_text="reused: a side's outputs were copied from an earlier run and only usage (tokens, cost, "
+        "duration) differs",
+    )
+    reused = serializers.DictField(child=serializers.BooleanField(), help_text='{"a": bool, "b": bool}')
+    changed = serializers.BooleanField(help_text="state is changed, only_a or only_b")
     changed_fields = serializers.ListField(child=serializers.CharField())
     fields = serializers.DictField(child=FieldDiffOut())
 
@@ -84,6 +91,7 @@ class DiffSummaryOut(serializers.Serializer[Any]):
     steps = serializers.IntegerField()
     changed = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+    reused = serializers.IntegerField()
     only_a = serializers.IntegerField()
     only_b = serializers.IntegerField()
 
@@ -103,8 +111,11 @@ def approval_list(request: Request, run_id: int) -> Response:
     return Response(PendingApprovalOut(approvals_pending(run=run), many=True).data)
 
 
-@extend_schema(request=ApprovalDecideIn, responses={201: ApprovalDecisionOut},
-               summary="Approve (optionally with edited data) or reject a waiting approval step; the run resumes")
+@extend_schema(
+    request=ApprovalDecideIn,
+    responses={201: ApprovalDecisionOut},
+    summary="Approve (optionally with edited data) or reject a waiting approval step; the run resumes",
+)
 @api_view(["POST"])
 def approval_decide_view(request: Request, run_id: int, node_id: str) -> Response:
     run = access_run(user=request.user, pk=run_id, perm="run")
@@ -112,13 +123,21 @@ def approval_decide_view(request: Request, run_id: int, node_id: str) -> Respons
     body.is_valid(raise_exception=True)
     data = body.validated_data
     try:
-        decision = approval_decide(run=run, node_id=node_id, iteration=data["iteration"], approved=data["approved"],
-                                   data=data.get("data"), comment=data["comment"], user=request.user)
+        decision = approval_decide(
+            run=run,
+            node_id=node_id,
+            iteration=data["iteration"],
+            approved=data["approved"],
+            data=data.get("data"),
+            comment=data["comment"],
+            user=request.user,
+        )
     except RunStateError as exc:
         raise ApiError(str(exc), code="not_waiting", status_code=409) from exc
     except ApprovalDataError as exc:
-        raise ApiError("The edited data does not fit the approval's fields.", code="invalid_data",
-                       errors=exc.errors) from exc
+        raise ApiError(
+            "The edited data does not fit the approval's fields.", code="invalid_data", errors=exc.errors
+        ) from exc
     return Response(ApprovalDecisionOut(decision).data, status=status.HTTP_201_CREATED)
 
 

@@ -53,7 +53,9 @@ class Runtime:
 class Budget:
     """Per-run limits. ``max_tokens`` counts input + output tokens;
     ``max_cost_usd`` in USD. ``None`` means no limit. A run stops the moment
-    its total goes strictly above a limit."""
+    its total goes strictly above a limit (``budget_exceeded``). With
+    ``max_cost_usd`` set, a model call whose price is unknown stops the run
+    at that call (``budget_unpriced``): its cost is never counted as $0."""
 
     max_tokens: int | None = None
     max_cost_usd: Decimal | None = None
@@ -65,7 +67,7 @@ class RunResult:
 
     ``outputs`` are the ``output`` node's values (empty unless succeeded).
     ``error_code`` is one of ``invalid_graph``, ``invalid_inputs``,
-    ``budget_exceeded``, ``cancelled``, ``engine_error`` or the failed step's
+    ``budget_exceeded``, ``budget_unpriced``, ``cancelled``, ``engine_error`` or the failed step's
     own code (``node_error``, ``llm_error``, ``invalid_output``, ``timeout``
     ...). ``failed_node`` is the id of the step that failed, if one did.
     Tokens and ``cost_usd`` (USD) count the model calls made by this

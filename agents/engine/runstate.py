@@ -32,6 +32,13 @@ class BudgetExceeded(RunStop):
     code = "budget_exceeded"
 
 
+class BudgetUnpriced(BudgetExceeded):
+    """A model call had no known price while the run has a USD budget: the
+    budget could not be enforced, so the run stops at that call."""
+
+    code = "budget_unpriced"
+
+
 class RunCancelled(RunStop):
     """Somebody cancelled the run (seen between steps)."""
 
@@ -135,8 +142,18 @@ class RunState:
 
     def charge(self, input_tokens: int, output_tokens: int, cost_usd: Decimal | None, node_id: str, node: str) -> None:
         """Count usage for the run, then raise :class:`BudgetExceeded` if it
-        went above the budget (``node`` describes the step for the message)."""
+        went above the budget (``node`` describes the step for the message).
+
+        A call with no known price (``cost_usd`` None) under a USD budget
+        raises :class:`BudgetUnpriced` (``budget_unpriced``): an unknown cost
+        is never counted as $0, so the budget could not be kept."""
         self.usage.add(input_tokens, output_tokens, cost_usd)
+        if cost_usd is None and self.budget.max_cost_usd is not None:
+            raise BudgetUnpriced(
+                f"Cost budget cannot be enforced at {node}: the model call has no known price "
+                f"(set the endpoint's prices, or remove the run's USD budget of ${self.budget.max_cost_usd}).",
+                node_id,
+            )
         self.check_budget(node_id, node)
 
     def check_budget(self, node_id: str, node: str) -> None:

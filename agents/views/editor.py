@@ -24,10 +24,11 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from pydantic import ValidationError
 
-from agents.fragments import RunView, StepView, pretty_json
+from agents.fragments import RunView, StepView, dom_key, pretty_json
 from agents.models import Run, RunStatus, Workflow
 from agents.selectors import access_run, access_workflow, access_workflow_version, can_edit, can_run, runs_visible
 from agents.services import workflows as svc
+from agents.services.diff import run_diff
 from studio.models import Project
 from studio.selectors import access_project, projects_visible, user_role
 
@@ -702,19 +703,22 @@ def editor_run_diff(request: HttpRequest, project_slug: str, workflow_slug: str)
     run_a, run_b = (access_run(user=request.user, pk=pk) for pk in ids)
     if run_a.workflow_id != workflow.pk or run_b.workflow_id != workflow.pk:
         raise Http404("Those runs are not of this workflow.")
-    steps_a = {s.node_id: s for s in run_a.steps.all()}
-    steps_b = {s.node_id: s for s in run_b.steps.all()}
-    order = [n["id"] for n in run_b.graph.get("nodes", [])] + [n["id"] for n in run_a.graph.get("nodes", [])]
+    # One diff for the API and the editor: rows keyed by (node, iteration), reused is its own state.
+    steps_a = {(s.node_id, s.iteration): s for s in run_a.steps.all()}
+    steps_b = {(s.node_id, s.iteration): s for s in run_b.steps.all()}
     rows = []
-    for node_id in dict.fromkeys(order):
-        a, b = steps_a.get(node_id), steps_b.get(node_id)
-        same = bool(a and b and a.outputs == b.outputs and a.status == b.status)
+    for row in run_diff(run_a, run_b)["steps"]:
+        key = (row["node_id"], row["iteration"])
+        a, b = steps_a.get(key), steps_b.get(key)
         rows.append(
             {
-                "node_id": node_id,
+                "key": dom_key(row["node_id"], row["iteration"]),
+                "node_id": row["node_id"],
+                "iteration": row["iteration"],
+                "state": row["state"],
                 "a": StepView.from_step(a) if a else None,
                 "b": StepView.from_step(b) if b else None,
-                "same": same,
+                "same": row["state"] in ("unchanged", "reused"),
             }
         )
     return render(

@@ -47,29 +47,19 @@ class AgentConfig(NodeConfig):
 
 def build_messages(instructions: str, inputs: dict[str, Any], outputs: Signature) -> list[dict[str, Any]]:
     """The agent's conversation: a system message (instructions + the output
-    fields to fill) and a user message listing the inputs, one per line."""
+    fields to fill, see :func:`describe_fields`) and a user message listing
+    the inputs, one ``name: value`` per line.
+
+    There is deliberately no example answer: SmolLM2-135M copies any sample
+    value it is shown (an example object made it answer "First sentence.
+    Second sentence." in 14 of 31 template steps). The field list names each
+    field, its kind of value and its description; the JSON Schema sent with
+    the request holds the model to the shape."""
     system = instructions.strip()
     system += ("\n\n" if system else "") + "Reply with a JSON object with these fields:\n"
     system += describe_fields(outputs)
-    system += "\n\nWrite text values as plain sentences, for example: " + example_object(outputs)
     user = "\n".join(f"{name}: {format_value(value)}" for name, value in inputs.items())
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-_EXAMPLE_VALUES: dict[str, Any] = {
-    "str": "First sentence. Second sentence.", "int": 3, "float": 0.8, "bool": True,
-    "list": ["first item", "second item"], "object": {"key": "value"},
-}
-
-
-def example_object(outputs: Signature) -> str:
-    """A one-line JSON example of the output object (small models copy its shape;
-    without it SmolLM2-135M tends to open a string with a brace and stop)."""
-    example = {
-        spec.name: (spec.choices[0] if spec.type == "enum" and spec.choices else _EXAMPLE_VALUES.get(spec.type, ""))
-        for spec in outputs.fields
-    }
-    return json.dumps(example)
 
 
 def check_agent(config: AgentConfig, depth: int = 0) -> list[ConfigProblem]:

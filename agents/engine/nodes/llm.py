@@ -13,6 +13,7 @@ from agents.engine.nodes.structured import (
     ask_structured,
     check_endpoint,
     check_template,
+    is_blank_text,
     is_plain_text,
     render_or_fail,
     text_output,
@@ -104,17 +105,7 @@ class LlmNode(NodeType):
         ]
         outputs = Signature(config.outputs)
         if is_plain_text(outputs):
-            response = await ctx.complete(
-                LLMRequest(
-                    endpoint=config.endpoint,
-                    messages=messages,
-                    node_id=ctx.node_id,
-                    iteration=ctx.iteration,
-                    params=params,
-                    prompt_version_id=version_id,
-                )
-            )
-            return ctx.result({"text": response.text})
+            return ctx.result({"text": await self._complete_text(ctx, config.endpoint, messages, params, version_id)})
         data = await ask_structured(
             ctx,
             endpoint=config.endpoint,
@@ -124,3 +115,37 @@ class LlmNode(NodeType):
             prompt_version_id=version_id,
         )
         return ctx.result(data)
+
+    @staticmethod
+    async def _complete_text(
+        ctx: NodeContext,
+        endpoint: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        version_id: int | None,
+    ) -> str:
+        """A plain completion. A blank answer (:func:`is_blank_text`) is a validation
+        failure like a schema mismatch: asked once more with a note; both
+        calls count. Raises ``NodeError(code="invalid_output")`` when the
+        second answer is empty too."""
+        conversation = list(messages)
+        for attempt in (1, 2):
+            response = await ctx.complete(
+                LLMRequest(
+                    endpoint=endpoint,
+                    messages=conversation,
+                    node_id=ctx.node_id,
+                    iteration=ctx.iteration,
+                    params=dict(params),
+                    prompt_version_id=version_id,
+                )
+            )
+            if not is_blank_text(response.text):
+                return response.text
+            if attempt == 1:
+                conversation = [
+                    *conversation,
+                    {"role": "assistant", "content": response.text},
+                    {"role": "user", "content": "That answer was empty. Please answer now."},
+                ]
+        raise NodeError("the model's answer was empty after 2 attempts", code="invalid_output")

@@ -58,11 +58,31 @@ def format_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
+_KINDS: dict[str, str] = {
+    "str": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "a list",
+    "object": "an object",
+}
+
+
 def describe_fields(signature: Signature) -> str:
-    """One line per field, e.g. ``- confidence (float): how sure, 0 to 1``."""
+    """One line per field, its name quoted, the kind of value in words and the
+    description: ``- "confidence" (a number): how sure, 0 to 1``; an enum
+    lists its allowed values (``(one of "yes", "no")``). No sample values: a
+    small model copies them into its answer."""
     lines = []
     for spec in signature.fields:
-        line = f"- {spec.name} ({spec.type_label()})"
+        if spec.type == "enum":
+            kind = "one of " + ", ".join(f'"{choice}"' for choice in spec.choices)
+        elif spec.type == "list" and spec.items:
+            kind = f"a list of {_KINDS[spec.items].removeprefix('a ').removeprefix('an ')}s"
+            kind = "a list of texts" if spec.items == "str" else kind
+        else:
+            kind = _KINDS[spec.type]
+        line = f'- "{spec.name}" ({kind})'
         if spec.description:
             line += f": {spec.description}"
         lines.append(line)
@@ -107,17 +127,43 @@ def _repair(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and value else None
 
 
+def is_blank_text(value: Any) -> bool:
+    """True for a string that says nothing: empty, or without a single letter
+    or digit (``""``, ``"  "``, ``"{"``, ``"..."`` — what a small model writes
+    when a grammar pushes it into a string it has nothing for)."""
+    return isinstance(value, str) and not any(char.isalnum() for char in value)
+
+
+def blank_required_text(data: dict[str, Any], signature: Signature) -> list[str]:
+    """Names of the required ``str`` fields whose value in ``data`` is blank
+    (:func:`is_blank_text`), in field order."""
+    return [
+        spec.name
+        for spec in signature.fields
+        if spec.required and spec.type == "str" and is_blank_text(data.get(spec.name))
+    ]
+
+
 def check_answer(text: str, signature: Signature) -> dict[str, Any]:
     """Parse and validate a structured answer (keys outside the signature are
-    dropped); ``ValueError`` says what is wrong."""
+    dropped); ``ValueError`` says what is wrong. A blank required text field
+    (:func:`is_blank_text`) is an error too (``answer: must not be empty``),
+    so the caller retries it like a schema mismatch."""
     data = parse_json_answer(text)
     if isinstance(data, dict) and len(signature):
         # Prompt-only endpoints sometimes add keys; they do no harm, drop them.
         data = {key: value for key, value in data.items() if key in signature}
     try:
-        return signature.validate(data)
+        valid = signature.validate(data)
     except SignatureError as exc:
         raise ValueError("the answer does not match the schema: " + "; ".join(exc.messages)) from None
+    blank = blank_required_text(valid, signature)
+    if blank:
+        raise ValueError(
+            "the answer does not match the schema: "
+            + "; ".join(f"{n}: must not be empty, write it in words" for n in blank)
+        )
+    return valid
 
 
 async def ask_structured(

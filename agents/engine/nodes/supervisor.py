@@ -159,7 +159,11 @@ class SupervisorNode(NodeType):
         )
         outputs = [
             FieldSpec(name="done", type="bool", description="true when no more work is needed"),
-            *(FieldSpec(name=w.name, description=f"sub-task for {w.name}, or empty") for w in config.workers),
+            # Optional: "nothing for this worker" is an empty string, which a required text field refuses.
+            *(
+                FieldSpec(name=w.name, description=f"sub-task for {w.name}, or empty", required=False, default="")
+                for w in config.workers
+            ),
         ]
         return {
             "endpoint": config.endpoint,

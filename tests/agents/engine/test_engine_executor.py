@@ -71,7 +71,7 @@ def test_agent_asks_for_the_output_schema_with_instructions_and_inputs(arun):
     }
     assert request.messages[0]["role"] == "system"
     assert request.messages[0]["content"].startswith("Answer why? briefly.")
-    assert "- answer (str)" in request.messages[0]["content"]
+    assert "- \"answer\" (text)" in request.messages[0]["content"]
     assert request.messages[1] == {"role": "user", "content": "question: why?"}
 
 
