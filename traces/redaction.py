@@ -207,10 +207,16 @@ class Redactor:
         return longest
 
 
+#: A JSON leaf like this is a plain header value (``application/json``, ``keep-alive``), not a credential.
+_PLAIN_HEADER_VALUE = re.compile(r"^[a-z0-9/.+;=, *-]*$")
+
+
 def _json_leaves(value: str) -> list[str]:
     """String leaves of a secret that holds a JSON object (e.g. an MCP server's headers).
 
-    Each header value is sent, and may be echoed, on its own.
+    Each header value is sent, and may be echoed, on its own — and so may the
+    token after a scheme (``Bearer <token>``). Lower-case leaves without
+    capitals (``application/json``) are plain header values and are left out.
     """
     if not value.lstrip().startswith("{"):
         return []
@@ -222,7 +228,9 @@ def _json_leaves(value: str) -> list[str]:
 
     def walk(item: Any) -> None:
         if isinstance(item, str):
-            leaves.append(item)
+            for part in {item, item.split()[-1] if item.split() else item}:
+                if not _PLAIN_HEADER_VALUE.match(part) or (len(part) >= 16 and any(c.isdigit() for c in part)):
+                    leaves.append(part)
         elif isinstance(item, dict):
             for child in item.values():
                 walk(child)

@@ -89,9 +89,15 @@ def test_a_redactor_without_patterns_leaves_credential_lookalikes_and_redacts_ke
 def test_a_secret_holding_json_headers_redacts_each_header_value():
     from traces.redaction import Redactor
 
-    redactor = Redactor(['{"X-Api-Key": "key-of-the-mcp-server"}'])
+    redactor = Redactor(
+        [
+            '{"X-Api-Key": "Key-Of-The-MCP-Server", "Authorization": "Bearer tok3n-abc-XYZ", "Accept": "application/json"}'
+        ]
+    )
 
-    assert redactor.text("echo: key-of-the-mcp-server") == f"echo: {REDACTED}"
+    assert redactor.text("echo: Key-Of-The-MCP-Server") == f"echo: {REDACTED}"
+    assert redactor.text("token tok3n-abc-XYZ") == f"token {REDACTED}"  # the token alone, after its scheme
+    assert redactor.text("accept: application/json") == "accept: application/json"  # a plain header value
 
 
 def test_pending_prefix_is_the_end_that_could_start_a_secret():
