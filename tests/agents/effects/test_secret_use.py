@@ -315,3 +315,14 @@ def test_an_api_key_below_admin_caps_a_superuser(project, secret):
     )
     root._studio_api_key = key
     assert may_use_secret(root, project, secret) is False
+
+
+def test_choosing_an_endpoints_api_key_secret_needs_the_right_to_use_it(project, secret, erin, alice):
+    from traces.endpoints.services import EndpointError, endpoint_create
+
+    data = {"name": "OpenAI", "model": "openai/gpt-4o-mini", "api_key_secret": str(secret.pk)}
+    with pytest.raises(EndpointError, match="HOOK_TOKEN") as refused:
+        endpoint_create(project=project, actor=erin, data=data)
+    assert refused.value.code == "secret_forbidden" and refused.value.field == "api_key_secret"
+
+    assert endpoint_create(project=project, actor=alice, data=data).api_key_secret == secret
