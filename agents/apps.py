@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class AgentsConfig(AppConfig):
@@ -7,9 +8,18 @@ class AgentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        """Register the agents app's hooks; in quickstart mode, give the in-process executor
+        (``agents.dispatch``) its run and sweep functions."""
         from agents.usage import example_run_body, secret_usages_in_agents, workflow_choices
         from studio.workspace.usage import register_example_run_body, register_secret_usage, register_workflow_lister
 
         register_secret_usage(secret_usages_in_agents)
         register_workflow_lister(workflow_choices)
         register_example_run_body(example_run_body)
+        if settings.QUEUE_MODE:
+            return
+        from agents.dispatch import local_executor_install
+        from agents.runtime import run_execute
+        from agents.services.sweeper import runs_sweep
+
+        local_executor_install(execute=run_execute, sweep=runs_sweep)

@@ -15,7 +15,8 @@
    while connected gets nothing more and the socket closes with 4403.
 
 ``format=html`` (default) sends the ``hx-swap-oob`` fragments of
-``agents.fragments.render_event_html`` for the htmx ws extension;
+``agents.fragments.render_event_html_once`` for the htmx ws extension — rendered
+once per event in the process, whatever the number of sockets;
 ``format=json`` sends ``{"run_id", "seq", "type", "payload"}``.
 Client messages are ignored.
 """
@@ -31,7 +32,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from agents.fragments import event_dict, render_event_html
+from agents.fragments import event_dict, render_event_html_once
 from agents.models import Run
 from agents.selectors import access_run, run_events_after
 from studio.access_watch import AccessWatchMixin
@@ -139,6 +140,6 @@ class RunConsumer(AccessWatchMixin, AsyncWebsocketConsumer):
         if self.format == "json":
             await self.send(text_data=json.dumps({**event, "run_id": self.run.pk}, default=str))
             return
-        html = await database_sync_to_async(render_event_html)(self.run, event)
+        html = await database_sync_to_async(render_event_html_once)(self.run, event)
         if html:
             await self.send(text_data=html)

@@ -13,13 +13,14 @@ import asyncio
 import logging
 import os
 import threading
+from decimal import Decimal
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connections, router, transaction
 from django.db.models import F
 
-from agents.models import Run, RunEvent
+from agents.models import Run, RunEvent, RunStatus
 from studio.lib.loops import server_loop
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ def event_as_message(event: RunEvent) -> dict[str, Any]:
     return {"run_id": event.run_id, "seq": event.seq, "type": event.type, "payload": event.payload}
 
 
+class Fenced(Exception):
+    """The writer's attempt is no longer the run's current one (the run was claimed again, or it
+    left ``running``): stop writing. Raised by :func:`event_seq_next` with ``attempt``."""
+
+
 def event_append(*, run_id: int, type: str, payload: dict[str, Any]) -> RunEvent:
     """Append an event with the run's next seq; broadcast it after commit.
 
@@ -41,42 +47,81 @@ def event_append(*, run_id: int, type: str, payload: dict[str, Any]) -> RunEvent
     allocate the seq, so events of parallel steps get distinct, ordered seqs).
     Raises ``Run.DoesNotExist`` for an unknown run.
     """
-    return event_record(run_id=run_id, seq=_next_seq(run_id), type=type, payload=payload)
+    return event_record(run_id=run_id, seq=event_seq_next(run_id), type=type, payload=payload)
 
 
 def event_record(*, run_id: int, seq: int, type: str, payload: dict[str, Any]) -> RunEvent:
-    """Store an event whose ``seq`` the caller allocated; broadcast it after commit.
-
-    For writers that allocate the seq in a statement of their own (the
-    runtime's step store fences and allocates in one ``UPDATE``): the run row
-    must be locked by that statement in the same transaction.
-    """
+    """Store an event whose ``seq`` the caller took from :func:`event_seq_next` in the same
+    transaction; broadcast it after commit."""
     event = RunEvent.objects.create(run_id=run_id, seq=seq, type=type, payload=payload)
     message = event_as_message(event)
     transaction.on_commit(lambda: broadcast(run_id, message))
     return event
 
 
-def _next_seq(run_id: int) -> int:
-    """Bump and return the run's ``event_seq`` (locks the run row until the transaction ends).
+def event_seq_next(run_id: int, *, attempt: int | None = None,
+                   usage: tuple[int, int, Decimal | None] | None = None) -> int:
+    """Bump and return the run's ``event_seq`` — the one allocator of event sequence numbers.
 
     One ``UPDATE … RETURNING`` where the database has it (PostgreSQL, SQLite
-    3.35+), else an UPDATE and a SELECT.
+    3.35+), else an UPDATE and a SELECT; it locks the run row until the
+    transaction ends, so events of parallel steps get distinct seqs in commit
+    order. ``attempt``: the fence — only while the run is ``running`` that
+    attempt, else :class:`Fenced` is raised. ``usage``: a finished step's
+    ``(input tokens, output tokens, cost in USD or None for an unknown
+    price)``, added to the run's totals in the same statement (an unknown
+    price sets ``cost_unknown``). Raises ``Run.DoesNotExist`` for an unknown
+    run (without ``attempt``).
     """
+    increments: dict[str, Any] = {}
+    unknown_cost = False
+    if usage is not None:
+        input_tokens, output_tokens, cost_usd = usage
+        increments = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                      "cost_usd": cost_usd if cost_usd is not None else Decimal("0")}
+        unknown_cost = cost_usd is None
+    conditions: dict[str, Any] = {}
+    if attempt is not None:
+        conditions = {"attempt": attempt, "status": RunStatus.RUNNING}
     connection = connections[router.db_for_write(Run)]
     if _returning_supported(connection):
         quote = connection.ops.quote_name
-        table, seq = quote(Run._meta.db_table), quote(Run._meta.get_field("event_seq").column)
-        pk = quote(Run._meta.pk.column)
+
+        def column(name: str) -> str:
+            return quote(Run._meta.get_field(name).column)
+
+        seq = column("event_seq")
+        assignments = [f"{seq} = {seq} + 1"]
+        params: list[Any] = []
+        for name, amount in increments.items():
+            assignments.append(f"{column(name)} = {column(name)} + %s")
+            params.append(amount)
+        if unknown_cost:
+            assignments.append(f"{column('cost_unknown')} = %s")
+            params.append(True)
+        where = [f"{quote(Run._meta.pk.column)} = %s"]
+        params.append(run_id)
+        for name, value in conditions.items():
+            where.append(f"{column(name)} = %s")
+            params.append(value)
+        # Quoted model column names only; every value is a parameter.
+        sql = (f"UPDATE {quote(Run._meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
+               f"WHERE {' AND '.join(where)} RETURNING {seq}")
         with connection.cursor() as cursor:
-            sql = f"UPDATE {table} SET {seq} = {seq} + 1 WHERE {pk} = %s RETURNING {seq}"  # noqa: S608 - quoted names
-            cursor.execute(sql, [run_id])
+            cursor.execute(sql, params)
             row = cursor.fetchone()
-        if row is None:
-            raise Run.DoesNotExist(f"Run {run_id} does not exist.")
-        return int(row[0])
-    Run.objects.filter(pk=run_id).update(event_seq=F("event_seq") + 1)
-    return int(Run.objects.filter(pk=run_id).values_list("event_seq", flat=True).get())
+        found = None if row is None else int(row[0])
+    else:
+        changes: dict[str, Any] = {name: F(name) + amount for name, amount in increments.items()}
+        if unknown_cost:
+            changes["cost_unknown"] = True
+        updated = Run.objects.filter(pk=run_id, **conditions).update(event_seq=F("event_seq") + 1, **changes)
+        found = int(Run.objects.filter(pk=run_id).values_list("event_seq", flat=True).get()) if updated else None
+    if found is None:
+        if attempt is not None:
+            raise Fenced(f"run {run_id} attempt {attempt} was superseded")
+        raise Run.DoesNotExist(f"Run {run_id} does not exist.")
+    return found
 
 
 def _returning_supported(connection: Any) -> bool:

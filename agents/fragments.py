@@ -24,6 +24,8 @@ import datetime as dt
 import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -542,3 +544,32 @@ def render_event_html(run: Run, event: RunEvent | Mapping[str, Any]) -> str:
         if kind in ("run.finished", "run.cancel_requested"):
             parts.append(_partial("run-actions", {"run": view, "can_cancel": False}))
     return "".join(parts)
+
+
+_RENDERED_MAX = 4096
+_rendered: OrderedDict[tuple[int, int], str] = OrderedDict()
+_rendered_lock = threading.Lock()
+
+
+def render_event_html_once(run: Run, event: RunEvent | Mapping[str, Any]) -> str:
+    """:func:`render_event_html`, rendered once per stored event in this process, not once per socket.
+
+    Every socket watching a run (and every replay) gets the same fragments
+    for a given ``(run, seq)``; the last few thousand are kept (LRU).
+    Ephemeral events (``seq`` None: token deltas) are formatted each time —
+    a string format, no query.
+    """
+    seq = event_dict(event)["seq"]
+    if not isinstance(seq, int):
+        return render_event_html(run, event)
+    key = (run.pk, seq)
+    with _rendered_lock:
+        if key in _rendered:
+            _rendered.move_to_end(key)
+            return _rendered[key]
+    html = render_event_html(run, event)
+    with _rendered_lock:
+        _rendered[key] = html
+        while len(_rendered) > _RENDERED_MAX:
+            _rendered.popitem(last=False)
+    return html

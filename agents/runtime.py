@@ -34,7 +34,16 @@ from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from agents.engine import Budget, RunResult, Runtime, execute_graph
+from agents.dispatch import run_dispatch
+from agents.effects import (
+    DjangoApprovalGate,
+    DjangoMcpClient,
+    DjangoSecretStore,
+    DjangoSubworkflowRunner,
+    GuardedHttpClient,
+)
+from agents.effects.transport import egress_allowed_hosts
+from agents.engine import Budget, RunResult, Runtime, execute_graph, not_downstream
 from agents.engine.protocols import (
     LLMError,
     LLMRequest,
@@ -44,13 +53,15 @@ from agents.engine.protocols import (
     StepRecord,
     ToolCall,
 )
-from agents.events import abroadcast, event_append, event_record
+from agents.events import Fenced, abroadcast, event_append, event_record, event_seq_next
 from agents.models import Run, RunStatus, Step, StepStatus
 from agents.redaction import redact_step_record, run_redactor, wrap_effects
 from prompts.selectors import prompt_version_resolve
 from studio.models import Project
+from traces import gateway
 from traces.models import ModelEndpoint
 from traces.redaction import Redactor
+from traces.services import trace_start
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +75,6 @@ def _money(value: Decimal | None) -> str | None:
 
 def _lease_until() -> dt.datetime:
     return timezone.now() + dt.timedelta(seconds=settings.STUDIO_RUN_LEASE_SECONDS)
-
-
-class Fenced(Exception):
-    """This worker's attempt is no longer the run's current one: stop writing."""
 
 
 class _DbThreadPool(concurrent.futures.Executor):
@@ -314,53 +321,10 @@ class DjangoStepStore:
 
     def _fence_and_next_seq(self, *, input_tokens: int = 0, output_tokens: int = 0,
                             cost_usd: Decimal | None = Decimal("0"), count_usage: bool = False) -> int:
-        """Check the fence, allocate the next event seq and (``count_usage``) add a step's usage to the run.
-
-        One ``UPDATE … WHERE attempt = … AND status = 'running' RETURNING
-        event_seq`` on PostgreSQL: it also locks the run row until commit, so
-        events of parallel steps get distinct seqs in commit order. Raises
-        :class:`Fenced` when this attempt is no longer the run's current one.
-        """
-        connection = connections[router.db_for_write(Run)]
-        increments: dict[str, Any] = {}
-        if count_usage:
-            increments = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                          "cost_usd": cost_usd or Decimal("0")}
-        if connection.vendor == "postgresql":
-            quote = connection.ops.quote_name
-            column = {name: quote(Run._meta.get_field(name).column)
-                      for name in ("event_seq", "attempt", "status", "cost_unknown", *increments)}
-            assignments = [f"{column['event_seq']} = {column['event_seq']} + 1"]
-            params: list[Any] = []
-            for name, amount in increments.items():
-                assignments.append(f"{column[name]} = {column[name]} + %s")
-                params.append(amount)
-            if count_usage and cost_usd is None:
-                assignments.append(f"{column['cost_unknown']} = true")
-            # Quoted model column names only; every value is a parameter.
-            table, pk = quote(Run._meta.db_table), quote(Run._meta.pk.column)
-            where = f"{pk} = %s AND {column['attempt']} = %s AND {column['status']} = %s"
-            sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {where} RETURNING {column['event_seq']}"  # noqa: S608
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [*params, self.run_id, self.attempt, RunStatus.RUNNING])
-                row = cursor.fetchone()
-            if row is None:
-                raise Fenced(f"run {self.run_id} attempt {self.attempt} was superseded")
-            return int(row[0])
-        changes: dict[str, Any] = {name: F(name) + amount for name, amount in increments.items()}
-        if count_usage and cost_usd is None:
-            changes["cost_unknown"] = True
-        updated = Run.objects.filter(pk=self.run_id, attempt=self.attempt, status=RunStatus.RUNNING).update(
-            event_seq=F("event_seq") + 1, **changes
-        )
-        if not updated:
-            raise Fenced(f"run {self.run_id} attempt {self.attempt} was superseded")
-        return int(Run.objects.filter(pk=self.run_id).values_list("event_seq", flat=True).get())
-
-    def _check_fence(self) -> None:
-        current = Run.objects.filter(pk=self.run_id).values_list("attempt", "status").first()
-        if current is None or current[0] != self.attempt or current[1] != RunStatus.RUNNING:
-            raise Fenced(f"run {self.run_id} attempt {self.attempt} was superseded")
+        """Check the fence, allocate the next event seq and (``count_usage``) add a step's usage to the run
+        — one statement, :func:`agents.events.event_seq_next`. Raises :class:`Fenced`."""
+        usage = (input_tokens, output_tokens, cost_usd) if count_usage else None
+        return event_seq_next(self.run_id, attempt=self.attempt, usage=usage)
 
 
 def _finished_payload(step: Step) -> dict[str, Any]:
@@ -406,8 +370,6 @@ class GatewayLLMClient:
     endpoints: dict[str, ModelEndpoint] = field(default_factory=dict)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        from traces import gateway
-
         endpoint = await self._endpoint(request.endpoint)
         context = gateway.SpanContext(
             project_id=self.project_id, trace_id=self.trace_id, run_id=self.run_id,
@@ -509,7 +471,11 @@ def run_claim(run_id: int, *, respect_cap: bool = True) -> Run | None:
     now = timezone.now()
     with transaction.atomic():
         claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
-        candidate = Run.objects.filter(claimable, pk=run_id).values_list("project_id", "status").first()
+        # The run row first, then the project's (the cap): the order every writer uses (approval_decide,
+        # run_cancel lock the run, then touch the project) — the other order deadlocks with them.
+        candidate = (
+            Run.objects.select_for_update().filter(claimable, pk=run_id).values_list("project_id", "status").first()
+        )
         if candidate is None:
             return None
         project_id, status = candidate
@@ -555,8 +521,6 @@ def _project_has_room(project_id: int) -> bool:
 
 def _dispatch_next_queued(project_id: int) -> None:
     """After a run of the project ends, hand its oldest queued run to a worker (fair per-project queues)."""
-    from agents.services.runs import run_dispatch
-
     next_id = (
         Run.objects.filter(project_id=project_id, status=RunStatus.QUEUED).order_by("created_at", "id")
         .values_list("pk", flat=True).first()
@@ -613,43 +577,63 @@ async def _renew_lease(run_id: int, attempt: int) -> None:
         )
 
 
-async def run_execute(run_id: int) -> str | None:
-    """Claim and execute a run to a terminal (or waiting) state.
+async def run_execute(run_id: int, *, child: bool = False) -> str | None:
+    """Claim run ``run_id`` and execute it to a terminal (or waiting) state — what a Celery task,
+    the quickstart executor and a ``subworkflow`` step (``child=True``) call.
 
     Idempotent: returns None without doing anything when the run is not
-    claimable (already running elsewhere, finished, or unknown). Otherwise
-    returns the status written. Never leaves the run in ``running`` on an
-    error of ours: it is recorded as ``failed`` with code ``engine_error``.
+    claimable (already running elsewhere, finished, or unknown). A child run
+    is claimed without the project's running-runs cap (it runs in its
+    parent's place; waiting there could deadlock). Otherwise see
+    :func:`execute_claimed`.
     """
-    run = await sync_to_async(run_claim)(run_id)
+    run = await sync_to_async(run_claim)(run_id, respect_cap=not child)
     if run is None:
         return None
+    return await execute_claimed(run, child=child)
+
+
+async def execute_claimed(run: Run, *, child: bool = False) -> str | None:
+    """Execute a run this worker has claimed (:func:`run_claim`): the one owner of a run's execution.
+
+    Renews the lease while it works, writes steps from extra database threads
+    for parallel branches, bounds the run by its time limit (``timeout_s``,
+    counted from its first start: ``run_timeout``) and by its budget less
+    what earlier attempts spent. Returns the status written, or None when a
+    newer attempt fenced this one out. Never leaves the run in ``running``
+    on an error of ours: it is recorded as ``failed`` with code
+    ``engine_error``. Cancelled (``asyncio.CancelledError``): a child run is
+    cancelled with its calling step; a top-level run is left to its lease
+    (the process is going away: the sweeper resumes it).
+    """
     runtime = await sync_to_async(_build_runtime)(run)
     renew = asyncio.create_task(_renew_lease(run.pk, run.attempt))
     threads = RunDbThreads.for_run(run)
     assert isinstance(runtime.steps, DjangoStepStore)
     runtime.steps.db = threads
-    from traces import gateway
-
     db_runner = gateway.db_runner.set(threads.call)
     try:
-        budget = _remaining_budget(run)
         try:
             result = await asyncio.wait_for(
-                execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency, budget=budget,
-                              allowed_hosts=await sync_to_async(_allowed_hosts)(run.project_id)),
+                execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency,
+                              budget=_remaining_budget(run),
+                              allowed_hosts=await sync_to_async(egress_allowed_hosts)(run.project_id)),
                 timeout=_seconds_left(run),
             )
         except TimeoutError:
-            await sync_to_async(run_fail)(
+            written = await sync_to_async(run_fail)(
                 run, error=f"The run exceeded its time limit of {run.timeout_s} s.", error_code="run_timeout"
             )
-            return RunStatus.FAILED
+            return RunStatus.FAILED if written else None
         written = await sync_to_async(run_finish)(run, result)
         return result.status if written else None
     except Fenced:
         log.warning("run %s: attempt %s superseded; stopping", run.pk, run.attempt)
         return None
+    except asyncio.CancelledError:
+        if child:
+            await asyncio.shield(sync_to_async(_cancel_child)(run))
+        raise
     except Exception as exc:
         log.exception("run %s failed inside the runtime", run.pk)
         await sync_to_async(run_fail)(run, error=f"Internal error: {type(exc).__name__}: {exc}",
@@ -661,11 +645,11 @@ async def run_execute(run_id: int) -> str | None:
         threads.close()
 
 
-def _allowed_hosts(project_id: int) -> list[str]:
-    """The admin's egress allow-list for the project (see ``studio.models.EgressAllowedHost``)."""
-    from agents.effects.transport import egress_allowed_hosts
-
-    return egress_allowed_hosts(project_id)
+def _cancel_child(run: Run) -> None:
+    """The step that called child run ``run`` was cancelled (its parent stopped): cancel the child."""
+    with transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(cancel_requested=True)
+        _finish(run, status=RunStatus.CANCELLED, error="The calling run stopped.", error_code="cancelled")
 
 
 def _seconds_left(run: Run) -> float | None:
@@ -686,8 +670,6 @@ def _remaining_budget(run: Run) -> Budget:
 
 
 def _build_runtime(run: Run) -> Runtime:
-    from traces.services import trace_start
-
     if run.trace_id is None:
         trace = trace_start(project_id=run.project_id, run_id=run.pk, name=f"{run.workflow.slug} run {run.pk}")
         Run.objects.filter(pk=run.pk).update(trace_id=trace.pk)
@@ -695,19 +677,11 @@ def _build_runtime(run: Run) -> Runtime:
     labels = {node.get("id", ""): node.get("label") or node.get("id", "") for node in run.graph.get("nodes", [])}
     reuse_nodes: frozenset[str] = frozenset()
     if run.parent_run_id and run.rerun_from_node:
-        reuse_nodes = frozenset(_not_downstream(run.graph, run.rerun_from_node))
+        reuse_nodes = frozenset(not_downstream(run.graph, run.rerun_from_node))
     redactor = run_redactor(run_id=run.pk, project_id=run.project_id)
     steps = DjangoStepStore(run_id=run.pk, attempt=run.attempt, labels=labels,
                             reuse_from_run_id=run.parent_run_id, reuse_nodes=reuse_nodes, redactor=redactor)
     steps.load_existing()
-    from agents.effects import (
-        DjangoApprovalGate,
-        DjangoMcpClient,
-        DjangoSecretStore,
-        DjangoSubworkflowRunner,
-        GuardedHttpClient,
-    )
-
     return wrap_effects(redactor, Runtime(
         llm=GatewayLLMClient(project_id=run.project_id, run_id=run.pk, trace_id=run.trace_id, steps=steps),
         steps=steps,
@@ -718,21 +692,13 @@ def _build_runtime(run: Run) -> Runtime:
         http=GuardedHttpClient(project_id=run.project_id, run_id=run.pk, attempt=run.attempt),
         secrets=DjangoSecretStore(project_id=run.project_id, run_id=run.pk),
         approvals=DjangoApprovalGate(run_id=run.pk),
-        subworkflows=DjangoSubworkflowRunner(run_id=run.pk, project_id=run.project_id, attempt=run.attempt),
+        subworkflows=DjangoSubworkflowRunner(run_id=run.pk, project_id=run.project_id, attempt=run.attempt,
+                                             execute=_execute_child),
         mcp=DjangoMcpClient(project_id=run.project_id),
         max_step_output_bytes=settings.STUDIO_MAX_STEP_OUTPUT_BYTES,
     ))
 
 
-def _not_downstream(graph: dict[str, Any], start: str) -> set[str]:
-    """Node ids that are neither ``start`` nor reachable from it (their outputs may be reused)."""
-    children: dict[str, list[str]] = {}
-    for edge in graph.get("edges", []):
-        children.setdefault(edge.get("source", ""), []).append(edge.get("target", ""))
-    downstream, frontier = {start}, [start]
-    while frontier:
-        for child in children.get(frontier.pop(), []):
-            if child not in downstream:
-                downstream.add(child)
-                frontier.append(child)
-    return {node.get("id", "") for node in graph.get("nodes", [])} - downstream
+async def _execute_child(run_id: int) -> str | None:
+    """How a ``subworkflow`` step executes its child run: :func:`run_execute` with ``child=True``."""
+    return await run_execute(run_id, child=True)

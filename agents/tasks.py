@@ -1,4 +1,4 @@
-"""Celery tasks: thin, idempotent, enqueued on commit.
+"""Celery tasks: thin, idempotent, enqueued on commit (by ``agents.dispatch``).
 
 A message only says "advance run X"; PostgreSQL holds the run's state, so a
 duplicate or re-delivered message is harmless (the claim fails).
@@ -10,15 +10,21 @@ import asyncio
 
 from celery import shared_task
 
+from agents.dispatch import EXECUTE_RUN_TASK
+from agents.runtime import run_execute
 from agents.services.sweeper import runs_sweep
 
 
-@shared_task(name="agents.tasks.execute_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             soft_time_limit=3600, time_limit=3700)
+@shared_task(
+    name=EXECUTE_RUN_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=3600,
+    time_limit=3700,
+)
 def execute_run(run_id: int) -> str | None:
     """Execute run ``run_id`` on this worker (no-op if another attempt holds it)."""
-    from agents.runtime import run_execute
-
     return asyncio.run(run_execute(run_id))
 
 

@@ -9,9 +9,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Read from the environment, not settings: this module is imported while the settings load.
 app.conf.beat_schedule = {
     "sweep-expired-run-leases": {
         "task": "agents.tasks.sweep_runs",
-        "schedule": 10.0,
+        "schedule": float(os.environ.get("STUDIO_SWEEP_SECONDS", "5")),  # as settings.STUDIO_SWEEP_SECONDS
     },
 }

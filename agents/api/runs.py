@@ -6,21 +6,20 @@ Every object is fetched through ``agents.selectors``; errors have the shape
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
 from typing import Any
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, renderer_classes
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from agents.api.sse import EventStreamRenderer, run_event_stream
 from agents.models import Run, Step
-from agents.selectors import access_run, access_workflow, access_workflow_version, run_events_after, runs_visible
+from agents.selectors import access_run, access_workflow, access_workflow_version, runs_visible
 from agents.services.runs import (
     GraphInvalidError,
     RunInputError,
@@ -175,40 +174,23 @@ def run_rerun(request: Request, run_id: int) -> Response:
     summary="Run events as Server-Sent Events (replay after Last-Event-ID, then live until the run ends)",
 )
 @api_view(["GET"])
+@renderer_classes([JSONRenderer, EventStreamRenderer])
 def run_events(request: Request, run_id: int) -> StreamingHttpResponse:
+    """Stream the run's events (``agents.api.sse``); ``Last-Event-ID`` (or ``?after=``) resumes after a seq.
+
+    Accepts ``Accept: text/event-stream`` (EventSource) as well as JSON clients;
+    a bad cursor is a 400 ``invalid_cursor``, a run the user may not see a 404.
+    """
     run = access_run(user=request.user, pk=run_id)
     raw = request.headers.get("Last-Event-ID") or request.query_params.get("after") or "0"
     try:
         after = max(0, int(raw))
     except ValueError as exc:
         raise ApiError("Last-Event-ID must be an integer.", code="invalid_cursor") from exc
-    response = StreamingHttpResponse(_sse(run, after), content_type="text/event-stream")
+    response = StreamingHttpResponse(run_event_stream(run.pk, after), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
-
-
-def _sse(run: Run, after: int, *, poll_s: float = 0.25, max_s: float = 3600.0) -> Iterator[str]:
-    """Stored events after ``after``, polling the database until the run ends (or ``max_s``)."""
-    deadline = time.monotonic() + max_s
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        events = run_events_after(run=run, after=after)
-        for event in events:
-            after = event.seq
-            data = json.dumps({"run_id": run.pk, "seq": event.seq, "type": event.type, "payload": event.payload})
-            yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
-            quiet_since = time.monotonic()
-            if event.type == "run.finished":
-                return
-        if not events:
-            run.refresh_from_db(fields=["status"])
-            if run.is_terminal and not run_events_after(run=run, after=after):
-                return
-            if time.monotonic() - quiet_since > 10:
-                quiet_since = time.monotonic()
-                yield ": keep-alive\n\n"
-        time.sleep(poll_s)
 
 
 __all__ = ["Http404", "run_cancel_view", "run_create", "run_detail", "run_events", "run_list", "run_rerun"]

@@ -3,8 +3,9 @@
 A ``subworkflow`` step runs the latest *published* version of another
 workflow of the same project as a child :class:`~agents.models.Run`
 (``parent_run`` = the calling run), inline on the caller's worker: the child
-is claimed and executed with the runtime's own machinery (attempt fence,
-lease, checkpointed steps) and its result returned to the step.
+is claimed and executed by the runtime's one ``execute_claimed`` (attempt
+fence, lease, time limit, budget rule, database threads, checkpointed steps)
+and its result returned to the step.
 
 Idempotent per (parent run, node, iteration): a
 :class:`~agents.models.SubworkflowCall` row links the step to its child, so
@@ -16,20 +17,19 @@ resumed, reusing the child's finished steps) — and never starts another.
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from agents.engine import (
-    Budget,
     InputValidationError,
     RunResult,
     check_inputs,
-    execute_graph,
     find_subworkflow_cycle,
     input_signature,
     output_signature,
@@ -38,14 +38,12 @@ from agents.engine import (
     validate_graph,
 )
 from agents.engine.nodes import NodeError
-from agents.events import event_append
+from agents.events import Fenced, event_append
 from agents.models import Run, RunStatus, SubworkflowCall, Workflow, WorkflowVersion
 from studio.services import audit_record
 
 if TYPE_CHECKING:
     from studio.models import Project
-
-log = logging.getLogger(__name__)
 
 #: Sub-workflows nest at most this deep (a guard besides the cycle check).
 MAX_DEPTH = 8
@@ -146,11 +144,19 @@ def _signature_problems(node: dict[str, Any], ref: str, child_graph: dict[str, A
 
 @dataclass
 class DjangoSubworkflowRunner:
-    """``SubworkflowRunner`` for run ``run_id`` (attempt ``attempt``) of project ``project_id``."""
+    """``SubworkflowRunner`` for run ``run_id`` (attempt ``attempt``) of project ``project_id``.
+
+    ``execute(child_run_id)`` claims and executes a child run exactly as any
+    run is executed (``agents.runtime.run_execute`` with ``child=True``: the
+    same claim, lease, time limit, budget rule and database threads), and
+    returns the status written, or None when the child could not be claimed
+    (another worker executes it) or this attempt was fenced out.
+    """
 
     run_id: int
     project_id: int
     attempt: int
+    execute: Callable[[int], Awaitable[str | None]]
 
     async def run(self, workflow_slug: str, inputs: dict[str, Any], *, node_id: str, iteration: str) -> RunResult:
         """Run (or pick up) the child run of step (node_id, iteration) and return its result.
@@ -214,13 +220,12 @@ class DjangoSubworkflowRunner:
         workflow = version.workflow
         with transaction.atomic():
             if not Run.objects.filter(pk=parent.pk, attempt=self.attempt, status=RunStatus.RUNNING).exists():
-                from agents.runtime import Fenced
-
                 raise Fenced(f"run {parent.pk} attempt {self.attempt} was superseded")
             child = Run.objects.create(
                 project_id=self.project_id, workflow=workflow, version=version, graph=version.graph, inputs=inputs,
                 status=RunStatus.QUEUED, created_by_id=parent.created_by_id, parent_run=parent,
                 max_concurrency=workflow.max_concurrency,
+                timeout_s=workflow.timeout_s or settings.STUDIO_RUN_TIMEOUT_S,
                 budget_tokens=_remaining(parent.budget_tokens, parent.total_tokens, workflow.budget_tokens),
                 budget_usd=_remaining(parent.budget_usd, parent.cost_usd, workflow.budget_usd),
             )
@@ -242,11 +247,8 @@ class DjangoSubworkflowRunner:
             status = await Run.objects.filter(pk=child_id).values_list("status", flat=True).aget()
             if status in _SETTLED:
                 return
-            child = await sync_to_async(_claim_child)(child_id)
-            if child is not None:
-                await _execute_claimed(child)
-                continue
-            await asyncio.sleep(POLL_S)  # another worker executes it; its state is in the database
+            if await self.execute(child_id) is None:
+                await asyncio.sleep(POLL_S)  # another worker executes it; its state is in the database
 
     def _result(self, call_id: int) -> RunResult:
         """The child's result, charging only usage not yet counted into the parent's step."""
@@ -285,52 +287,6 @@ def _remaining(parent_budget: Any, parent_used: Any, own_budget: Any) -> Any:
         return own_budget
     left = max(type(parent_budget)(0), parent_budget - parent_used)
     return left if own_budget is None else min(left, own_budget)
-
-
-def _claim_child(run_id: int) -> Run | None:
-    """Claim a child run like any run (attempt fence and lease), but without the
-    project's running-runs cap: the child runs in its parent's place."""
-    from agents.runtime import run_claim
-
-    return run_claim(run_id, respect_cap=False)
-
-
-async def _execute_claimed(run: Run) -> None:
-    """Execute a claimed child run to a settled state, as ``run_execute`` does.
-
-    Cancelling the calling step (the parent was cancelled or failed) cancels
-    the child run too.
-    """
-    from agents.effects.transport import egress_allowed_hosts
-    from agents.runtime import Fenced, _build_runtime, _renew_lease, run_fail, run_finish
-
-    runtime = await sync_to_async(_build_runtime)(run)
-    renew = asyncio.create_task(_renew_lease(run.pk, run.attempt))
-    try:
-        budget = Budget(max_tokens=run.budget_tokens, max_cost_usd=run.budget_usd)
-        hosts = await sync_to_async(egress_allowed_hosts)(run.project_id)
-        result = await execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency,
-                                     budget=budget, allowed_hosts=hosts)
-        await sync_to_async(run_finish)(run, result)
-    except Fenced:
-        log.warning("child run %s: attempt %s superseded", run.pk, run.attempt)
-    except asyncio.CancelledError:
-        await asyncio.shield(sync_to_async(_cancel_child)(run))
-        raise
-    except Exception as exc:
-        log.exception("child run %s failed inside the runtime", run.pk)
-        await sync_to_async(run_fail)(run, error=f"Internal error: {type(exc).__name__}: {exc}",
-                                      error_code="engine_error")
-    finally:
-        renew.cancel()
-
-
-def _cancel_child(run: Run) -> None:
-    from agents.runtime import _finish
-
-    with transaction.atomic():
-        Run.objects.filter(pk=run.pk).update(cancel_requested=True)
-        _finish(run, status=RunStatus.CANCELLED, error="The calling run stopped.", error_code="cancelled")
 
 
 __all__ = ["DjangoSubworkflowRunner", "check_subworkflow_cycles", "latest_published", "subworkflow_refs"]

@@ -241,6 +241,33 @@ def topological_order(graph: GraphDoc) -> list[str]:
     return order
 
 
+
+def not_downstream(doc: dict[str, Any] | GraphDoc, start: str) -> set[str]:
+    """Node ids that are neither ``start`` nor reachable from it by edges.
+
+    These are the nodes whose finished steps a "rerun from ``start``" may
+    reuse. Works on a raw graph document (edges to unknown nodes are
+    followed harmlessly) or a parsed :class:`GraphDoc`.
+    """
+    if isinstance(doc, GraphDoc):
+        node_ids = [n.id for n in doc.nodes]
+        pairs = [(e.source, e.target) for e in doc.edges]
+    else:
+        node_ids = [str(n.get("id", "")) for n in doc.get("nodes", []) if isinstance(n, dict)]
+        pairs = [(str(e.get("source", "")), str(e.get("target", ""))) for e in doc.get("edges", [])
+                 if isinstance(e, dict)]
+    children: dict[str, list[str]] = {}
+    for source, target in pairs:
+        children.setdefault(source, []).append(target)
+    downstream, frontier = {start}, [start]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in downstream:
+                downstream.add(child)
+                frontier.append(child)
+    return set(node_ids) - downstream
+
+
 # Validation lives in its own module; re-exported here for callers that
 # think of it as part of the graph API. Imported last: it needs the above.
 from agents.engine.validation import check_graph, validate_graph  # noqa: E402
@@ -256,6 +283,7 @@ __all__ = [
     "describe_node",
     "input_signature",
     "node_ports",
+    "not_downstream",
     "output_signature",
     "parse_graph",
     "topological_order",

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from agents.dispatch import run_dispatch
 from agents.effects.approvals import approval_config
 from agents.engine.errors import SignatureError
 from agents.engine.signature import Signature
@@ -69,7 +70,7 @@ def approval_decide(
                      payload={"node_id": node_id, "iteration": iteration, "approved": approved, "comment": comment,
                               "decided_by": decided_by, "edited": sorted(clean) if clean else []})
         top = _requeue(locked)
-        transaction.on_commit(lambda: _dispatch(top.pk))
+        transaction.on_commit(lambda: run_dispatch(top.pk))
     return decision
 
 
@@ -105,9 +106,3 @@ def _requeue(run: Run) -> Run:
         if parent.status != RunStatus.WAITING:
             return current  # the parent is not waiting on it (running, or ended): run the child alone
         current = parent
-
-
-def _dispatch(run_id: int) -> None:
-    from agents.services.runs import run_dispatch
-
-    run_dispatch(run_id)

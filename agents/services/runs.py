@@ -8,10 +8,8 @@ its row exists).
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
-import threading
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -19,10 +17,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.dispatch import run_dispatch
+from agents.effects.subworkflows import check_subworkflow_cycles
+from agents.effects.transport import egress_allowed_hosts
 from agents.engine import GraphIssue, InputValidationError, check_inputs, validate_graph
 from agents.events import event_append
 from agents.models import Run, RunStatus, Workflow, WorkflowVersion
-from studio.lib.loops import server_loop
 from studio.services import audit_record
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,8 @@ def run_start(
     the input signature); nothing is written then.
     """
     graph = version.graph if version is not None else workflow.draft_graph
-    from agents.effects.transport import egress_allowed_hosts
-
     issues = validate_graph(graph, allowed_hosts=egress_allowed_hosts(workflow.project_id))
     if not issues:
-        from agents.effects.subworkflows import check_subworkflow_cycles
-
         issues = [
             GraphIssue(code="subworkflow", message=message)
             for message in check_subworkflow_cycles(workflow.project, graph, slug=workflow.slug)
@@ -169,47 +165,16 @@ def run_cancel(*, run: Run, user: Any) -> Run:
                                   "cost_unknown": locked.cost_unknown, "duration_ms": locked.duration_ms})
         else:
             event_append(run_id=locked.pk, type="run.cancel_requested", payload={})
+            if locked.lease_expires_at is None or locked.lease_expires_at < timezone.now():
+                # Its worker is gone (a restart, a killed worker): the next attempt starts by seeing the
+                # cancel and ends the run at once, instead of waiting for the sweeper.
+                transaction.on_commit(lambda: run_dispatch(locked.pk))
         audit_record(project=locked.project, actor=user, verb="run.cancel", obj=locked)
     return locked
 
 
-def run_dispatch(run_id: int) -> None:
-    """Hand a run to an executor: a Celery worker in queue mode, else this process.
-
-    Delivering it twice is harmless: execution starts with an atomic claim.
-    """
-    if settings.QUEUE_MODE:
-        from agents.tasks import execute_run
-
-        execute_run.apply_async((run_id,), queue=settings.STUDIO_RUNS_QUEUE)
-        return
-    from agents.runtime import run_execute
-
-    loop = server_loop()
-    if loop is not None:
-        # A fresh context: the caller's (a request's) would pin the run's sync_to_async
-        # calls to that request's thread, which goes away when the request ends.
-        loop.call_soon_threadsafe(_spawn, run_id, context=contextvars.Context())
-    else:
-        threading.Thread(target=lambda: asyncio.run(run_execute(run_id)), name=f"run-{run_id}", daemon=True).start()
-
-
-_background: set[asyncio.Task[Any]] = set()
-
-
-def _spawn(run_id: int) -> None:
-    """Start executing a run as a task of the server's loop (quickstart mode)."""
-    from agents.runtime import run_execute
-
-    task = asyncio.get_running_loop().create_task(run_execute(run_id), name=f"run-{run_id}")
-    _background.add(task)  # keep a reference until it ends
-    task.add_done_callback(_background.discard)
-
-
 def run_wait(run_id: int, *, timeout_s: float = 600.0, poll_s: float = 0.2) -> Run:
     """Block until the run leaves queued/running (CLI and tests). Raises ``TimeoutError``."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     while True:
         run = Run.objects.get(pk=run_id)

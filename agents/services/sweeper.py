@@ -1,4 +1,5 @@
-"""The reaper of stuck runs (run by Celery beat every ~10 s).
+"""The reaper of stuck runs (Celery beat runs it every ``STUDIO_SWEEP_SECONDS``;
+in quickstart the local executor does, see ``agents.dispatch``).
 
 A run in ``running`` whose lease expired lost its worker: it is re-dispatched
 (the next attempt resumes from its committed steps) or, past the attempt
@@ -13,6 +14,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from agents.dispatch import run_dispatch
 from agents.models import Run, RunStatus
 
 QUEUED_GRACE = dt.timedelta(seconds=60)
@@ -20,8 +22,6 @@ QUEUED_GRACE = dt.timedelta(seconds=60)
 
 def runs_sweep(*, now: dt.datetime | None = None) -> int:
     """Dispatch every run that needs a (new) worker; returns how many."""
-    from agents.services.runs import run_dispatch
-
     now = now or timezone.now()
     expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
     stale = Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=now - QUEUED_GRACE)

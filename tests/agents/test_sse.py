@@ -23,7 +23,7 @@ def finished_run(project):
 
 
 def _events(response) -> list[tuple[str, str]]:
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response).decode()  # the stream is an async generator: the test client drains it
     blocks = [block for block in body.split("\n\n") if block.startswith("id:")]
     return [(block.split("\n")[0][4:], block.split("\n")[1][7:]) for block in blocks]
 
@@ -53,3 +53,24 @@ def test_sse_refuses_a_bad_cursor_and_strangers(finished_run, alice, charlie):
     assert response.json()["code"] == "invalid_cursor"
     client.force_authenticate(charlie)
     assert client.get(f"/api/v1/runs/{finished_run.pk}/events").status_code == 404
+
+
+def test_sse_accepts_what_eventsource_sends(finished_run, alice):
+    """``Accept: text/event-stream`` (every browser's EventSource) is not refused by content negotiation."""
+    client = APIClient()
+    client.force_authenticate(alice)
+    response = client.get(f"/api/v1/runs/{finished_run.pk}/events", HTTP_ACCEPT="text/event-stream",
+                          HTTP_LAST_EVENT_ID="4")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    assert _events(response) == [("5", "run.finished")]
+
+
+def test_sse_errors_reach_an_eventsource_client_as_an_error_event(finished_run, alice):
+    client = APIClient()
+    client.force_authenticate(alice)
+    response = client.get(f"/api/v1/runs/{finished_run.pk}/events", HTTP_ACCEPT="text/event-stream",
+                          HTTP_LAST_EVENT_ID="x")
+    assert response.status_code == 400
+    assert response.content.startswith(b"event: error\ndata: ")
+    assert b"invalid_cursor" in response.content

@@ -136,11 +136,3 @@ def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
-
-
-@pytest.fixture
-def dispatched(monkeypatch) -> list[int]:
-    """Capture ``run_dispatch`` (tests that execute runs in this process): the ids it was asked to dispatch."""
-    ids: list[int] = []
-    monkeypatch.setattr("agents.services.runs.run_dispatch", ids.append)
-    return ids

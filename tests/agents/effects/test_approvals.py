@@ -22,7 +22,7 @@ def client_for(user):
 
 
 @pytest.fixture
-def waiting_run(project, alice, dispatched):
+def waiting_run(project, alice):
     workflow = Workflow.objects.create(project=project, slug="review", name="Review", draft_graph=review_graph())
     run = execute(start_run(workflow, {"draft": "first draft"}, user=alice).pk)
     assert run.status == RunStatus.WAITING, run.error
@@ -44,21 +44,20 @@ def test_an_approval_step_makes_the_run_wait_with_what_is_under_review(waiting_r
     assert [f["name"] for f in pending["fields"]] == ["draft"]
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_approving_with_edited_data_resumes_the_run_and_reuses_finished_steps(waiting_run, alice, dispatched):
+def test_approving_with_edited_data_resumes_the_run_and_reuses_finished_steps(waiting_run, alice,
+                                                                              celery_worker_proc):
     response = client_for(alice).post(f"/api/v1/runs/{waiting_run.pk}/approvals/review",
                                       {"approved": True, "data": {"draft": "edited draft"}, "comment": "lgtm"},
                                       format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["decided_by"] == "alice"
-    run = Run.objects.get(pk=waiting_run.pk)
-    assert run.status == RunStatus.QUEUED
-    assert dispatched == [run.pk]
-    decided = RunEvent.objects.get(run=run, type="approval.decided")
+    decided = RunEvent.objects.get(run=waiting_run, type="approval.decided")
     assert decided.payload["approved"] is True and decided.payload["edited"] == ["draft"]
-    assert AuditEvent.objects.filter(verb="run.approval_decide", object_id=str(run.pk)).exists()
+    assert AuditEvent.objects.filter(verb="run.approval_decide", object_id=str(waiting_run.pk)).exists()
 
-    run = execute(run.pk)
+    run = run_wait(waiting_run.pk, timeout_s=120)  # dispatched on commit: a worker resumes it
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.outputs == {"text": "PUBLISHED: edited draft", "comment": "lgtm", "rejected": ""}
     review = Step.objects.get(run=run, node_id="review")
@@ -67,10 +66,11 @@ def test_approving_with_edited_data_resumes_the_run_and_reuses_finished_steps(wa
     assert run.attempt == 2
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_rejecting_skips_the_approved_path_and_emits_the_comment(waiting_run, alice):
+def test_rejecting_skips_the_approved_path_and_emits_the_comment(waiting_run, alice, celery_worker_proc):
     approval_decide(run=waiting_run, node_id="review", approved=False, comment="too long", user=alice)
-    run = execute(waiting_run.pk)
+    run = run_wait(waiting_run.pk, timeout_s=120)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.outputs == {"text": "", "comment": "too long", "rejected": "too long"}
     assert Step.objects.get(run=run, node_id="publish").status == "skipped"
@@ -85,13 +85,15 @@ def test_a_viewer_may_not_decide_and_a_stranger_does_not_see_the_run(waiting_run
     assert not ApprovalDecision.objects.exists()
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_runner_may_decide(waiting_run, project):
+def test_a_runner_may_decide(waiting_run, project, celery_worker_proc):
     runner = UserFactory(username="rita")
     Membership.objects.create(project=project, user=runner, role=Role.RUNNER)
     response = client_for(runner).post(f"/api/v1/runs/{waiting_run.pk}/approvals/review", {"approved": True},
                                        format="json")
     assert response.status_code == 201
+    assert run_wait(waiting_run.pk, timeout_s=120).status == RunStatus.SUCCEEDED  # resumed by the worker
 
 
 @pytest.mark.parametrize(
@@ -109,8 +111,9 @@ def test_data_that_does_not_fit_the_signature_is_a_400(waiting_run, alice, data,
     assert not ApprovalDecision.objects.exists()
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_deciding_when_nothing_waits_is_a_409(waiting_run, alice):
+def test_deciding_when_nothing_waits_is_a_409(waiting_run, alice, celery_worker_proc):
     client = client_for(alice)
     url = f"/api/v1/runs/{waiting_run.pk}/approvals"
     assert client.post(f"{url}/publish", {"approved": True}, format="json").status_code == 409
@@ -120,6 +123,7 @@ def test_deciding_when_nothing_waits_is_a_409(waiting_run, alice):
     assert second.status_code == 409 and second.json()["code"] == "not_waiting"
     with pytest.raises(RunStateError, match="not waiting"):
         approval_decide(run=waiting_run, node_id="review", approved=True, user=None)
+    run_wait(waiting_run.pk, timeout_s=120)  # the approved run resumes on the worker: let it end
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,8 +133,9 @@ def test_approval_decide_validates_edits_against_the_unchanged_values(waiting_ru
     assert "draft" in caught.value.errors
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_an_approval_inside_a_subworkflow_resumes_the_parent(project, alice, dispatched):
+def test_an_approval_inside_a_subworkflow_resumes_the_parent(project, alice, celery_worker_proc):
     publish(project, "review", review_graph())
     parent_graph = subworkflow_graph("review", child_input="draft", child_output="text")
     parent_wf = Workflow.objects.create(project=project, slug="parent", name="Parent", draft_graph=parent_graph)
@@ -142,10 +147,9 @@ def test_an_approval_inside_a_subworkflow_resumes_the_parent(project, alice, dis
     (pending,) = client_for(alice).get(f"/api/v1/runs/{parent.pk}/approvals").json()
     assert pending["run_id"] == child.pk and pending["node_id"] == "review"
     approval_decide(run=child, node_id="review", approved=True, user=alice)
-    assert dispatched == [parent.pk]  # the parent runs the child inline again
-    assert set(Run.objects.filter(pk__in=[parent.pk, child.pk]).values_list("status", flat=True)) == {"queued"}
 
-    parent = execute(parent.pk)
+    parent = run_wait(parent.pk, timeout_s=120)  # the parent is dispatched and runs the child inline again
+    assert parent.attempt == 2 and Run.objects.get(pk=child.pk).attempt == 2
     assert parent.status == RunStatus.SUCCEEDED, parent.error
     assert parent.outputs == {"text": "PUBLISHED: child draft"}
     assert Run.objects.filter(parent_run=parent).count() == 1
