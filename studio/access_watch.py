@@ -8,9 +8,14 @@ removed — or lose a guardian grant, or be deactivated — while it is open.
   ``Membership`` sends ``{"type": "access.changed", "project_id"}`` to the
   group ``access.user.<user_id>`` after its transaction commits
   (``studio.signals``);
+* at once when the socket's session is logged out (``user_logged_out``
+  sends ``ended_session``, the SHA-256 of the session key, to the same group);
 * every ``settings.STUDIO_WS_RECHECK_S`` seconds (default 30), which also
   catches what sends no message (guardian grants, ``is_active``, a deleted
-  user).
+  user, an expired session).
+
+A re-check passes when the socket's session still holds its user and the
+consumer's :meth:`AccessWatchMixin.access_still_allowed` says yes.
 
 When the re-check fails the consumer leaves its groups (no further event is
 forwarded) and closes the socket with code 4403.
@@ -20,11 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 
 from studio.lib.loops import group_send_sync
 
@@ -38,9 +46,19 @@ def access_group(user_id: int) -> str:
     return f"access.user.{int(user_id)}"
 
 
-def access_changed_broadcast(*, user_id: int, project_id: int | None = None) -> None:
-    """Tell the user's open sockets to re-check access (sync; call after commit). Never raises."""
-    group_send_sync(access_group(user_id), {"type": "access.changed", "project_id": project_id})
+def session_fingerprint(session_key: str) -> str:
+    """What identifies a session in group messages (never the key itself)."""
+    return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def access_changed_broadcast(*, user_id: int, project_id: int | None = None, ended_session: str | None = None) -> None:
+    """Tell the user's open sockets to re-check access (sync; call after commit). Never raises.
+
+    ``ended_session``: the :func:`session_fingerprint` of a session that was
+    logged out — sockets opened with it close at once.
+    """
+    message = {"type": "access.changed", "project_id": project_id, "ended_session": ended_session}
+    group_send_sync(access_group(user_id), message)
 
 
 class AccessWatchMixin:
@@ -80,8 +98,29 @@ class AccessWatchMixin:
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def access_changed(self, message: dict[str, Any]) -> None:
-        """Group message ``access.changed``: re-check now."""
+        """Group message ``access.changed``: re-check now (or close, when it is this socket's session that ended)."""
+        ended = message.get("ended_session")
+        if ended and ended == self._session_fingerprint():
+            await self._access_recheck(force_lost=True)
+            return
         await self._access_recheck()
+
+    def session_still_valid(self) -> bool:
+        """Whether the socket's session still exists, is not expired and holds the same user (sync)."""
+        session = self.scope.get("session")  # type: ignore[attr-defined]
+        user = self.scope.get("user")  # type: ignore[attr-defined]
+        key = getattr(session, "session_key", None)
+        if session is None or key is None or user is None:
+            return session is None  # no session middleware: nothing to re-check here
+        fresh = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+        return str(fresh.get(SESSION_KEY)) == str(user.pk)  # empty when deleted (logout) or expired
+
+    def _session_fingerprint(self) -> str | None:
+        key = getattr(self.scope.get("session"), "session_key", None)  # type: ignore[attr-defined]
+        return session_fingerprint(key) if key else None
+
+    def _access_check(self) -> bool:
+        return self.session_still_valid() and self.access_still_allowed()
 
     def access_still_allowed(self) -> bool:
         """Whether the socket's user may still see what it watches (sync; reload the user from the database)."""
@@ -97,14 +136,14 @@ class AccessWatchMixin:
             await asyncio.sleep(interval)
             await self._access_recheck()
 
-    async def _access_recheck(self) -> None:
+    async def _access_recheck(self, *, force_lost: bool = False) -> None:
         if self.access_revoked or self._access_lock is None:
             return
         async with self._access_lock:
             if self.access_revoked:
                 return
             try:
-                allowed = await database_sync_to_async(self.access_still_allowed)()
+                allowed = not force_lost and await database_sync_to_async(self._access_check)()
             except Exception:
                 log.warning("access re-check failed; closing the socket", exc_info=True)
                 allowed = False

@@ -12,7 +12,8 @@ Every model registered on this site (by any app) gets
 including bulk deletes and inline changes — writes an audit event through
 ``studio.services.audit_record`` (verb ``<model>.create|update|delete``,
 ``data["via"] = "admin"`` and Django's change message, which names the
-changed fields, never their values).
+changed fields, never their values) — and so does saving django-guardian's
+object permissions of a user or group (verb ``<model>.permissions``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import models
 from django.http import HttpRequest
 
@@ -44,11 +47,11 @@ def project_of(obj: models.Model) -> Any:
     return None
 
 
-def admin_audit(request: HttpRequest, obj: models.Model, action: str, changes: Any = None) -> None:
+def admin_audit(request: HttpRequest, obj: models.Model, action: str, changes: Any = None, **extra: Any) -> None:
     """Record an admin console change of ``obj`` (``action``: create, update, delete, or an action's name)."""
     from studio.services import audit_record
 
-    data: dict[str, Any] = {"via": "admin", "object": str(obj)[:200]}
+    data: dict[str, Any] = {"via": "admin", "object": str(obj)[:200], **extra}
     if changes:
         data["changes"] = changes
     audit_record(
@@ -73,6 +76,28 @@ class AuditedAdminMixin:
         for obj in queryset:
             admin_audit(request, obj, "delete")
         return super().log_deletions(request, queryset)  # type: ignore[misc]
+
+    # django-guardian's object-permission pages (GuardedModelAdmin) save grants without logging them.
+    def obj_perms_manage_user_view(self, request: HttpRequest, object_pk: Any, user_id: Any) -> Any:
+        response = super().obj_perms_manage_user_view(request, object_pk, user_id)  # type: ignore[misc]
+        self._audit_grant(request, response, object_pk, user=get_user_model().objects.filter(pk=user_id).first())
+        return response
+
+    def obj_perms_manage_group_view(self, request: HttpRequest, object_pk: Any, group_id: Any) -> Any:
+        response = super().obj_perms_manage_group_view(request, object_pk, group_id)  # type: ignore[misc]
+        self._audit_grant(request, response, object_pk, group=Group.objects.filter(pk=group_id).first())
+        return response
+
+    def _audit_grant(self, request: HttpRequest, response: Any, object_pk: Any, **holder: Any) -> None:
+        if request.method != "POST" or response.status_code != 302:
+            return  # nothing saved (a form error re-renders the page)
+        obj = self.get_queryset(request).filter(pk=object_pk).first()  # type: ignore[attr-defined]
+        ((kind, who),) = holder.items()
+        if obj is not None and who is not None:
+            name = who.get_username() if kind == "user" else who.name
+            admin_audit(
+                request, obj, "permissions", **{kind: name, "permissions": sorted(request.POST.getlist("permissions"))}
+            )
 
 
 class SuperuserAuthenticationForm(AdminAuthenticationForm):

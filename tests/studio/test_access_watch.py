@@ -124,3 +124,34 @@ def test_a_deactivated_user_is_closed_by_the_periodic_recheck(run, bob, settings
         assert await communicator.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4403}
 
     scenario(go)
+
+
+def test_logging_out_closes_the_sockets_of_that_session_only(run, bob):
+    def two_sessions() -> tuple[Client, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        leaving, staying = Client(), Client()
+        leaving.force_login(bob)
+        staying.force_login(bob)
+        base = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
+        return (
+            leaving,
+            [*base, (b"cookie", f"sessionid={leaving.cookies['sessionid'].value}".encode())],
+            [*base, (b"cookie", f"sessionid={staying.cookies['sessionid'].value}".encode())],
+        )
+
+    async def go() -> None:
+        leaving, leaving_headers, staying_headers = await database_sync_to_async(two_sessions)()
+        sockets = []
+        for headers in (leaving_headers, staying_headers):
+            socket = WebsocketCommunicator(application, f"/ws/runs/{run.pk}/?format=json", headers=headers)
+            assert (await socket.connect(timeout=TIMEOUT))[0]
+            assert (await socket.receive_json_from(timeout=TIMEOUT))["seq"] == 1
+            sockets.append(socket)
+
+        await database_sync_to_async(leaving.logout)()
+
+        assert await sockets[0].receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4403}
+        await _broadcast(run, 2)
+        assert (await sockets[1].receive_json_from(timeout=TIMEOUT))["seq"] == 2
+        await sockets[1].disconnect()
+
+    scenario(go)

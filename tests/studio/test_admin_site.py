@@ -167,3 +167,23 @@ def test_a_workflow_draft_is_read_only_in_the_admin_and_never_overwritten(root_c
     assert workflow.name == "Renamed in admin" and workflow.draft_revision == 2
     assert {n["id"] for n in workflow.draft_graph["nodes"]} == {n["id"] for n in edited["nodes"]}
     assert AuditEvent.objects.filter(verb="workflow.update", data__via="admin").exists()
+
+
+def test_an_object_permission_grant_in_the_admin_is_audited(root_client, project, charlie):
+    from guardian.shortcuts import get_perms
+
+    from studio.crypto import secret_create
+
+    secret = secret_create(project=project, name="TOKEN", value="never-in-the-log")
+
+    response = root_client.post(
+        f"/admin/studio/secret/{secret.pk}/permissions/user-manage/{charlie.pk}/",
+        {"permissions": ["view_secret", "use_secret"]},
+    )
+
+    assert response.status_code == 302
+    assert set(get_perms(charlie, secret)) == {"view_secret", "use_secret"}
+    event = AuditEvent.objects.get(verb="secret.permissions")
+    assert (event.actor_username, event.project_id, event.object_id) == ("root", project.pk, str(secret.pk))
+    assert event.data["user"] == "charlie" and event.data["permissions"] == ["use_secret", "view_secret"]
+    assert "never-in-the-log" not in str(event.data)
