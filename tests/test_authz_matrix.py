@@ -76,7 +76,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from agents.models import Run, RunEvent, RunStatus, Step, StepStatus, Workflow, WorkflowVersion
+from agents.models import McpServer, Run, RunEvent, RunStatus, Step, StepStatus, Workflow, WorkflowVersion
 from studio.crypto import secret_create
 from studio.models import ROLE_RANK, ApiKey, Membership, Project, Role, role_allows
 from studio.workspace.services import invitation_create
@@ -139,6 +139,11 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "endpoint-edit": "admin",
     "endpoint-delete": "admin",
     "endpoint-test": "admin",
+    "project-mcp": "admin",
+    "mcp-edit": "admin",
+    "mcp-delete": "admin",
+    "mcp-tools": "admin",
+    "mcp-test-tool": "admin",
     "api-members": Route({"GET": "admin", "POST": "admin"}, data={"user": "nobody", "role": "viewer"}),
     "api-member": Route({"PATCH": "admin", "DELETE": "admin"}, data={"role": "runner"}),
     "api-keys": Route({"GET": "admin", "POST": "admin"}, data={"name": "matrix", "role": "viewer"}),
@@ -238,6 +243,7 @@ KWARG_DEFAULTS = {
     "token": "invitation_token",
     "fmt": "audit_format",
     "uidb64": "reset_uid",
+    "server_id": "mcp_server_pk",
 }
 
 LEVEL_PERM = {"read": "view", "run": "run", "edit": "change", "delete": "delete", "admin": "manage", "owner": "own"}
@@ -316,6 +322,7 @@ class Side:
     audit_format: str = "csv"
     reset_uid: str = "MQ"
     reset_token: str = "set-password"
+    mcp_server_pk: int = 0
 
     @property
     def project_slug(self) -> str:
@@ -425,6 +432,10 @@ def build_side(slug: str, owner: Any) -> Side:
     side.endpoint_pk = endpoint_ensure_local(project=project).pk
     invitation, side.invitation_token = invitation_create(project=project, actor=owner, role=Role.VIEWER)
     side.invitation_pk = invitation.pk
+    # Loopback: the egress guard refuses it at once, so listing its tools never leaves the machine.
+    side.mcp_server_pk = McpServer.objects.create(
+        project=project, slug="tools", name="Tools", url="http://127.0.0.1:9/mcp", timeout_s=1
+    ).pk
     return side
 
 
