@@ -138,6 +138,11 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "endpoint-new": "admin",
     "endpoint-edit": "admin",
     "endpoint-delete": "admin",
+    "project-mcp": "admin",
+    "mcp-edit": Route("admin", data={"name": "Tools", "url": "http://127.0.0.1:9/mcp"}),
+    "mcp-delete": "admin",
+    "mcp-tools": "admin",  # the server's loopback URL is refused at once: an error fragment, no network
+    "mcp-test-tool": Route("admin", data={"tool": "echo", "arguments": "{{}}"}),  # {{}}: format-escaped {}
     "endpoint-test": "admin",
     "project-mcp": "admin",
     "mcp-edit": "admin",
@@ -239,6 +244,7 @@ KWARG_DEFAULTS = {
     "key_id": "key_pk",
     "secret_id": "secret_pk",
     "endpoint_id": "endpoint_pk",
+    "server_id": "mcp_server_pk",
     "invitation_id": "invitation_pk",
     "token": "invitation_token",
     "fmt": "audit_format",
@@ -317,6 +323,7 @@ class Side:
     key_pk: int = 0
     secret_pk: int = 0
     endpoint_pk: int = 0
+    mcp_server_pk: int = 0
     invitation_pk: int = 0
     invitation_token: str = ""
     audit_format: str = "csv"
@@ -430,6 +437,9 @@ def build_side(slug: str, owner: Any) -> Side:
     ).pk
     side.secret_pk = secret_create(project=project, name="TOKEN", value=f"value-of-{slug}").pk
     side.endpoint_pk = endpoint_ensure_local(project=project).pk
+    side.mcp_server_pk = McpServer.objects.create(
+        project=project, slug="tools", name="Tools", url="http://127.0.0.1:9/mcp", timeout_s=2
+    ).pk
     invitation, side.invitation_token = invitation_create(project=project, actor=owner, role=Role.VIEWER)
     side.invitation_pk = invitation.pk
     # Loopback: the egress guard refuses it at once, so listing its tools never leaves the machine.
