@@ -200,6 +200,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Build, run and observe AI agent workflows.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "studio.models.Role"},
 }
 
 # The local OpenAI-compatible model server started by `manage.py serve_model`.

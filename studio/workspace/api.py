@@ -24,7 +24,7 @@ from studio.selectors import access_project
 from studio.workspace import selectors as sel
 from studio.workspace import services as svc
 
-ROLE_CHOICES = [role.value for role in Role]
+ROLE_CHOICES = Role.choices
 
 
 def _raise(exc: svc.WorkspaceError) -> NoReturn:

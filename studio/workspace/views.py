@@ -457,7 +457,8 @@ def secret_delete(request: HttpRequest, project_slug: str, secret_id: int) -> Ht
     try:
         svc.secret_delete(secret=secret, actor=request.user)
     except svc.WorkspaceError as exc:
-        return _secrets_page(request, project, status=409, **_error_context(exc))
+        # 400, not 409: the htmx config swaps a 400 page in (the message shows), not other 4xx.
+        return _secrets_page(request, project, status=400, **_error_context(exc))
     messages.success(request, f"Secret {secret.name} deleted.")
     return redirect("project-secrets", project_slug=project.slug)
 

@@ -134,7 +134,7 @@ def test_secret_used_by_an_endpoint_or_a_workflow_cannot_be_deleted(project, ali
     local_endpoint.api_key_secret = secret
     local_endpoint.save()
     response = login(alice).post(reverse("secret-delete", args=["acme", secret.pk]))
-    assert response.status_code == 409 and "endpoint Local SmolLM2-135M" in page_text(response)
+    assert response.status_code == 400 and "endpoint Local SmolLM2-135M" in page_text(response)
     local_endpoint.api_key_secret = None
     local_endpoint.save()
     graph = demo_graph("question-answering")
@@ -150,7 +150,7 @@ def test_secret_used_by_an_endpoint_or_a_workflow_cannot_be_deleted(project, ali
     Workflow.objects.create(project=project, slug="wf", name="Caller", draft_graph=graph)
     page = login(alice).get(reverse("project-secrets", args=["acme"]))
     assert "workflow Caller" in page_text(page)
-    assert login(alice).post(reverse("secret-delete", args=["acme", secret.pk])).status_code == 409
+    assert login(alice).post(reverse("secret-delete", args=["acme", secret.pk])).status_code == 400
     Workflow.objects.all().delete()
     assert login(alice).post(reverse("secret-delete", args=["acme", secret.pk])).status_code == 302
     assert not Secret.objects.exists()
