@@ -19,6 +19,14 @@ class EgressAllowedHostAdmin(admin.ModelAdmin):
     search_fields = ("host", "note")
     readonly_fields = ("created_by", "created_at")
 
+    def get_form(self, request: Any, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.base_fields["host"].help_text = (
+            "A host (intranet.example, 10.0.0.5): ports 80 and 443 only; or host:port "
+            "(10.0.0.5:8080, [fd00::5]:8443): that port only."
+        )
+        return form
+
     def save_model(self, request: Any, obj: EgressAllowedHost, form: Any, change: bool) -> None:
         if not change:
             obj.created_by = request.user

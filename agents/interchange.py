@@ -339,7 +339,7 @@ def import_document(
     try:
         from agents.services.workflows import engine_issues
 
-        problems = engine_issues(workflow.draft_graph)
+        problems = engine_issues(workflow.draft_graph, project_id=workflow.project_id)
     except ImportError:
         problems = []
     warnings.extend(f"To fix before publishing: {p.message}" for p in problems)

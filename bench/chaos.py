@@ -577,7 +577,8 @@ def run_scenario(*, project: Any, queue: str, worker_env: dict[str, str], log_di
     report = ChaosReport(config=config)
     sink, model = Sink(), CountingModel(delay_s=config.model_delay_s, upstream=config.model_upstream)
     host = loopback_name()
-    EgressAllowedHost.objects.get_or_create(project=project, host=host, defaults={"note": "the chaos test's sink"})
+    EgressAllowedHost.objects.get_or_create(project=project, host=f"{host}:{sink.port}",
+                                            defaults={"note": "the chaos test's sink"})
     endpoint_model = "openai/smollm2" if config.model_upstream else "openai/fixture"
     ModelEndpoint.objects.update_or_create(
         project=project, slug="chaos-model",

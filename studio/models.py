@@ -215,10 +215,12 @@ class EgressAllowedHost(models.Model):
     The guarded HTTP client and MCP client refuse private, loopback,
     link-local, metadata and other non-public addresses (``studio.lib.ssrf``)
     unless the URL's host is listed here — for the project (``project``
-    set) or for every project (``project`` empty). ``host`` is compared
-    exactly, case-insensitively, without a trailing dot: ``10.0.0.5``,
-    ``intranet.example.com``, ``::1`` (no scheme, port or path). Only
-    administrators manage this list (admin console).
+    set) or for every project (``project`` empty). ``host`` is a host,
+    compared exactly, case-insensitively, without a trailing dot, optionally
+    with a port: ``intranet.example.com`` and ``10.0.0.5`` allow ports 80
+    and 443 only; ``10.0.0.5:8080`` and ``[fd00::5]:8443`` allow that port
+    only (``studio.lib.ssrf.host_allowed``; validate, publish and run use
+    the same rule). No scheme or path. Only administrators manage this list.
     """
 
     project = models.ForeignKey(
@@ -245,19 +247,28 @@ class EgressAllowedHost(models.Model):
         return f"{self.host} ({self.project.slug if self.project_id else 'all projects'})"
 
     def save(self, *args: object, **kwargs: object) -> None:
-        from studio.lib.ssrf import normalize_host
+        from studio.lib.ssrf import normalize_allow_entry, normalize_host
 
-        self.host = normalize_host(self.host or "")
+        try:
+            self.host = normalize_allow_entry(self.host or "")
+        except ValueError:
+            self.host = normalize_host(self.host or "")  # clean() reports it; a malformed entry allows nothing
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from studio.lib.ssrf import normalize_host
+        from studio.lib.ssrf import normalize_allow_entry
 
-        self.host = normalize_host(self.host or "")
-        if not self.host or any(c in self.host for c in "/@ ?#") or self.host.count(":") == 1:
-            raise ValidationError({"host": "Enter a bare hostname or IP address (no scheme, port or path)."})
+        try:
+            self.host = normalize_allow_entry(self.host or "")
+        except ValueError:
+            raise ValidationError(
+                {
+                    "host": "Enter a bare hostname or IP address, optionally with a port "
+                    "(intranet.example, 10.0.0.5:8080, [fd00::5]:8443) — no scheme or path."
+                }
+            ) from None
 
 
 class Invitation(models.Model):

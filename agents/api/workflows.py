@@ -158,7 +158,7 @@ class DraftView(APIView):
             raise_workflow_error(exc)
         issues = []
         if request.query_params.get("check") == "1":
-            issues = svc.engine_issues(workflow.draft_graph) + svc.secret_issues(
+            issues = svc.engine_issues(workflow.draft_graph, project_id=workflow.project_id) + svc.secret_issues(
                 project=workflow.project, user=request.user, graph=workflow.draft_graph
             )
         return Response(
@@ -183,7 +183,9 @@ class ValidateView(APIView):
         workflow = access_workflow(user=request.user, pk=pk)
         data = _valid(s.ValidateIn, request.data)
         graph = data.get("graph") if data.get("graph") is not None else workflow.draft_graph
-        issues = svc.engine_issues(graph) + svc.secret_issues(project=workflow.project, user=request.user, graph=graph)
+        issues = svc.engine_issues(graph, project_id=workflow.project_id) + svc.secret_issues(
+            project=workflow.project, user=request.user, graph=graph
+        )
         return Response({"valid": not issues, "issues": [i.as_dict() for i in issues]})
 
 

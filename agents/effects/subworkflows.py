@@ -26,6 +26,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from agents.effects.transport import egress_allowed_hosts
 from agents.engine import (
     InputValidationError,
     RunResult,
@@ -184,7 +185,7 @@ class DjangoSubworkflowRunner:
             raise LookupError("it has no published version" if exists else "no such workflow in this project")
         parent = Run.objects.select_related("workflow").get(pk=self.run_id)
         self._check_cycle(parent, slug, version.graph)
-        issues = validate_graph(version.graph)
+        issues = validate_graph(version.graph, allowed_hosts=egress_allowed_hosts(self.project_id))
         if issues:
             raise NodeError(f"workflow {slug!r} v{version.version} is invalid: {issues[0].message}",
                             code="invalid_graph")

@@ -279,13 +279,17 @@ def _checked_shape(graph: Any) -> dict[str, Any]:
 # --------------------------------------------------------------- engine glue
 
 
-def engine_issues(graph: dict[str, Any]) -> list[Issue]:
+def engine_issues(graph: dict[str, Any], *, project_id: int | None) -> list[Issue]:
     """Full executability check by the engine (``agents.engine.validate_graph``):
     unknown node types, invalid configs, port type mismatches, cycles, missing
-    input/output nodes… Shape problems come first and stop the check."""
+    input/output nodes… Shape problems come first and stop the check.
+    ``project_id``: whose egress allow-list applies (the same as at run
+    start, so validate, publish and run agree; None: only hosts allowed for
+    every project)."""
     shape = check_graph_shape(graph)
     if shape:
         return shape
+    from agents.effects.transport import egress_allowed_hosts
     from agents.engine.graph import validate_graph
 
     return [
@@ -295,7 +299,7 @@ def engine_issues(graph: dict[str, Any]) -> list[Issue]:
             node_id=getattr(gi, "node_id", None),
             edge_id=getattr(gi, "edge_id", None),
         )
-        for gi in validate_graph(graph)
+        for gi in validate_graph(graph, allowed_hosts=egress_allowed_hosts(project_id))
     ]
 
 
@@ -486,7 +490,7 @@ def workflow_publish(
                 current_graph=locked.draft_graph,
             )
         graph = normalize_graph(locked.draft_graph) if not check_graph_shape(locked.draft_graph) else locked.draft_graph
-        issues = engine_issues(graph)
+        issues = engine_issues(graph, project_id=locked.project_id)
         secret_problems = [] if user is None else secret_issues(project=locked.project, user=user, graph=graph)
         if secret_problems and not issues and all(i.code == SecretUseForbiddenError.code for i in secret_problems):
             raise SecretUseForbiddenError(

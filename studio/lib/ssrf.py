@@ -5,7 +5,7 @@ resolved address is not a public unicast address — private, loopback,
 link-local, cloud metadata, unspecified, multicast, reserved, shared
 (100.64/10), or an IPv6 form that carries such an IPv4 address
 (IPv4-mapped, IPv4-compatible, IPv4-translated, 6to4, NAT64, Teredo) —
-unless an administrator allowed the host by name.
+unless an administrator allowed the host (and port: see :func:`host_allowed`).
 
 The caller must then connect to one of the returned addresses and to
 nothing else (no second DNS lookup), so that a name resolving differently a
@@ -47,6 +47,10 @@ _HOSTNAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_.])?$")
 _LEGACY_IPV4 = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}$")
 
 
+#: Ports an allow-list entry without a port opens: the web's defaults.
+DEFAULT_PORTS = frozenset({80, 443})
+
+
 class EgressRefused(PermissionError):
     """The URL may not be fetched: its scheme, form, or an address its host
     resolves to is refused. The message says which and why."""
@@ -60,6 +64,69 @@ def normalize_host(host: str) -> str:
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
     return name[:-1] if name.endswith(".") and not name.endswith("..") else name
+
+
+def parse_allow_entry(entry: str) -> tuple[str, int | None]:
+    """``(host, port or None)`` of an egress allow-list entry: ``host``,
+    ``host:port``, ``[IPv6]``, ``[IPv6]:port`` or a bare IPv6 address
+    (``::1``); the host normalized (:func:`normalize_host`, IDNA). Raises
+    ``ValueError`` for anything else (a scheme, a path, a bad port)."""
+    text = entry.strip()
+    if not text or any(c in text for c in "/@?#\\ \t"):
+        raise ValueError(f"{entry!r} is not a host or host:port")
+    port_text: str | None = None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or (text[end + 1 :] and not text[end + 1 :].startswith(":")):
+            raise ValueError(f"{entry!r} is not a host or host:port")
+        host, port_text = text[1:end], (text[end + 2 :] if text[end + 1 :] else None)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host = text
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
+        port = int(port_text)
+    name = normalize_host(host)
+    if not name:
+        raise ValueError(f"{entry!r} has no host")
+    if ":" in name:
+        ipaddress.IPv6Address(name)  # ValueError when it is not one
+    elif not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"{entry!r} is not a valid hostname") from None
+    return name, port
+
+
+def normalize_allow_entry(entry: str) -> str:
+    """The canonical spelling of an allow-list entry: ``intranet.example``,
+    ``10.0.0.5:8080``, ``::1``, ``[fd00::5]:8443``. Raises ``ValueError``."""
+    host, port = parse_allow_entry(entry)
+    if port is None:
+        return host
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def host_allowed(host: str, port: int, allowed_hosts: Iterable[str]) -> bool:
+    """Whether the allow-list ``allowed_hosts`` lets the studio reach
+    ``host`` (normalized) on ``port``: an entry ``host:port`` allows that
+    port only; an entry without a port allows :data:`DEFAULT_PORTS` (80 and
+    443) only — never every port. Malformed entries allow nothing. The
+    engine's static check (``agents.engine.nodes.netguard``) applies the
+    same rule."""
+    name = normalize_host(host)
+    for entry in allowed_hosts:
+        try:
+            allowed_host, allowed_port = parse_allow_entry(entry)
+        except ValueError:
+            continue
+        if allowed_host == name and (port == allowed_port if allowed_port is not None else port in DEFAULT_PORTS):
+            return True
+    return False
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
@@ -191,19 +258,18 @@ def check_url(url: str, *, allowed_hosts: Iterable[str] = ()) -> list[IP]:
     Resolves the host (an IP literal, legacy spellings like ``2130706433``
     or ``0x7f.1`` included, is taken as is) and returns every address,
     refusing the URL when any of them is refused by :func:`address_refusal`
-    — unless the host, compared exactly after :func:`normalize_host`, is in
-    ``allowed_hosts`` (then any address is accepted). Connect only to the
-    returned addresses.
+    — unless :func:`host_allowed` says the allow-list ``allowed_hosts``
+    lets this host through on this port (then any address is accepted).
+    Connect only to the returned addresses.
 
     Raises :class:`EgressRefused` (``PermissionError``) with the reason, or
     ``ConnectionError`` when the host does not resolve. Blocks on DNS: call
     it from a thread in async code.
     """
     scheme, host, port = parse_url(url)
-    allowed = {normalize_host(h) for h in allowed_hosts if h and h.strip()}
     literal = _literal_ip(host)
     addresses = [literal] if literal is not None else resolve(host, port)
-    if host in allowed:
+    if host_allowed(host, port, allowed_hosts):
         return addresses
     for ip in addresses:
         reason = address_refusal(ip)
@@ -221,12 +287,16 @@ def check_url(url: str, *, allowed_hosts: Iterable[str] = ()) -> list[IP]:
 
 
 __all__ = [
+    "DEFAULT_PORTS",
     "IP",
     "METADATA_ADDRESSES",
     "EgressRefused",
     "address_refusal",
     "check_url",
+    "host_allowed",
+    "normalize_allow_entry",
     "normalize_host",
+    "parse_allow_entry",
     "parse_url",
     "resolve",
 ]

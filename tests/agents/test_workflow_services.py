@@ -205,7 +205,7 @@ def test_templates_are_listed_and_usable(project: Project, alice: Any) -> None:
 
 def test_every_template_passes_the_engine_check() -> None:
     for template in svc.workflow_templates():
-        assert svc.engine_issues(svc.normalize_graph(template.graph)) == [], template.slug
+        assert svc.engine_issues(svc.normalize_graph(template.graph), project_id=None) == [], template.slug
 
 
 def test_graph_ports_reports_fields_and_config_errors() -> None:

@@ -222,7 +222,7 @@ def test_build_research_brief_on_an_empty_canvas_publish_run_and_round_trip(
     screenshot(page, "editor-built")
     stored = Workflow.objects.get(pk=workflow.pk)
     assert len(stored.draft_graph["nodes"]) == 6 and len(stored.draft_graph["edges"]) == 8
-    assert svc.engine_issues(stored.draft_graph) == []
+    assert svc.engine_issues(stored.draft_graph, project_id=stored.project_id) == []
 
     # --- Publish with a note
     page.click("#btn-publish")

@@ -132,11 +132,12 @@ def test_public_addresses_pass_and_every_resolved_address_is_returned(dns):
 @pytest.mark.parametrize(
     ("url", "allowed"),
     [
-        ("http://127.0.0.1:9000/", ["127.0.0.1"]),
+        ("http://127.0.0.1:9000/", ["127.0.0.1:9000"]),
         ("http://localhost/", ["LocalHost"]),
         ("http://localhost./", ["localhost"]),
-        ("http://Intranet.Example/", ["intranet.example."]),
-        ("http://[::1]:81/", ["[::1]"]),
+        ("https://Intranet.Example/", ["intranet.example."]),
+        ("http://[::1]:81/", ["[::1]:81"]),
+        ("http://[::1]/", ["::1"]),
     ],
 )
 def test_an_allowed_host_may_resolve_to_a_private_address(dns, url, allowed):
@@ -152,6 +153,9 @@ def test_an_allowed_host_may_resolve_to_a_private_address(dns, url, allowed):
         ("http://sub.intranet.example/", ["intranet.example"]),  # no wildcard
         ("http://intranet.example.evil.example/", ["intranet.example"]),
         ("http://[::ffff:127.0.0.1]/", ["127.0.0.1"]),
+        ("http://127.0.0.1:9000/", ["127.0.0.1"]),  # no port: 80 and 443 only
+        ("http://127.0.0.1:9000/", ["127.0.0.1:9001"]),
+        ("http://[::1]:81/", ["[::1]"]),
     ],
 )
 def test_the_allow_list_matches_hosts_exactly(dns, url, allowed):

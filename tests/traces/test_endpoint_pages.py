@@ -98,7 +98,7 @@ def test_duplicate_slug_is_refused(project, admin_client, local_endpoint):
 
 
 def test_allow_listed_private_host_is_accepted(project, admin_client):
-    EgressAllowedHost.objects.create(project=project, host="10.0.0.7")
+    EgressAllowedHost.objects.create(project=project, host="10.0.0.7:8000")
     response = admin_client.post(reverse("endpoint-new", args=["acme"]), form(api_base="http://10.0.0.7:8000/v1/"))
     assert response.status_code == 302
     assert ModelEndpoint.objects.get().api_base == "http://10.0.0.7:8000/v1"
@@ -152,13 +152,14 @@ def test_test_connection_answers_from_the_local_model(project, admin_client, loc
 def test_test_connection_shows_the_providers_error(project, admin_client):
     from tests.traces.helpers import unused_port
 
-    EgressAllowedHost.objects.create(host="127.0.0.1")
+    port = unused_port()
+    EgressAllowedHost.objects.create(host=f"127.0.0.1:{port}")
     endpoint = ModelEndpoint.objects.create(
         project=project,
         slug="dead",
         name="Dead",
         model="openai/x",
-        api_base=f"http://127.0.0.1:{unused_port()}/v1",
+        api_base=f"http://127.0.0.1:{port}/v1",
         timeout_s=5,
     )
     response = admin_client.post(reverse("endpoint-test", args=["acme", endpoint.pk]))

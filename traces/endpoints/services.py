@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from studio.lib.ssrf import EgressRefused, check_url, normalize_host, parse_url
+from studio.lib.ssrf import EgressRefused, check_url, host_allowed, parse_url
 from studio.models import Project, Secret
 from studio.selectors import may_use_secret
 from studio.services import audit_record
@@ -70,10 +70,12 @@ def price_mode_of(endpoint: ModelEndpoint) -> str:
 
 
 def _local_model_host() -> str:
+    """The local model server as an allow-list entry (``host:port``)."""
     try:
-        return parse_url(settings.STUDIO_LOCAL_MODEL_URL)[1]
+        _scheme, host, port = parse_url(settings.STUDIO_LOCAL_MODEL_URL)
     except EgressRefused:
         return ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def check_api_base(api_base: str, *, project: Project) -> str:
@@ -90,11 +92,11 @@ def check_api_base(api_base: str, *, project: Project) -> str:
     if len(url) > 200:
         raise EndpointError("At most 200 characters.", field="api_base")
     try:
-        _scheme, host, _port = parse_url(url)
+        _scheme, host, port = parse_url(url)
     except EgressRefused as exc:
         raise EndpointError(f"Not a usable URL: {exc}.", field="api_base") from None
     allowed = [*egress_hosts_for(project), _local_model_host()]
-    if normalize_host(host) in {normalize_host(h) for h in allowed if h}:
+    if host_allowed(host, port, allowed):  # the egress allow-list's one rule (host:port, or 80/443)
         return url.rstrip("/")
     try:
         check_url(url, allowed_hosts=allowed)

@@ -94,6 +94,10 @@ class LocalServer(ThreadingHTTPServer):
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
 
+    def allow(self, host: str = "127.0.0.1") -> str:
+        """The egress allow-list entry for this server (an entry without a port opens 80/443 only)."""
+        return f"{host}:{self.port}"
+
 
 @pytest.fixture
 def http_server() -> Iterator[LocalServer]:

@@ -33,7 +33,7 @@ def test_an_admin_adds_an_allowed_host_and_is_recorded_as_its_creator(admin_clie
 def test_a_host_with_a_scheme_or_port_is_refused(admin_client, project):
     client, _ = admin_client
     response = client.post("/admin/studio/egressallowedhost/add/", {"host": "http://intranet.example:8080"})
-    assert response.status_code == 200 and b"bare hostname" in response.content
+    assert response.status_code == 200 and b"bare hostname or IP address, optionally with a port" in response.content
     assert not EgressAllowedHost.objects.exists()
 
 

@@ -16,8 +16,6 @@ from agents.models import Run, SideEffect, SideEffectStatus, Workflow
 from studio.lib.ssrf import EgressRefused
 from studio.models import EgressAllowedHost, Project
 
-LOCAL = ["127.0.0.1"]
-
 
 def call(client: GuardedHttpClient, request: HttpRequest) -> Any:
     return async_to_sync(client.request)(request)
@@ -29,7 +27,7 @@ def make_run(project: Project) -> Run:
 
 
 def test_get_returns_decoded_json_and_text(http_server):
-    client = GuardedHttpClient(project_id=None, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=None, allowed_hosts=[http_server.allow()])
     response = call(client, HttpRequest("GET", http_server.url("/json")))
     assert response.status == 200
     assert response.body == {"ok": True, "items": [1, 2, 3]}
@@ -49,20 +47,23 @@ def test_a_local_server_is_refused_unless_allowed_and_never_contacted(http_serve
 @pytest.mark.django_db
 def test_the_allow_list_comes_from_the_admin_managed_table(http_server, project):
     other = Project.objects.create(slug="other", name="Other")
-    EgressAllowedHost.objects.create(project=other, host="127.0.0.1")
+    EgressAllowedHost.objects.create(project=other, host=http_server.allow())
     with pytest.raises(PermissionError):
         call(GuardedHttpClient(project_id=project.pk), HttpRequest("GET", http_server.url("/json")))
-    EgressAllowedHost.objects.create(project=project, host="127.0.0.1", note="the test server")
+    EgressAllowedHost.objects.create(project=project, host="127.0.0.1", note="no port: 80 and 443 only")
+    with pytest.raises(PermissionError):
+        call(GuardedHttpClient(project_id=project.pk), HttpRequest("GET", http_server.url("/json")))
+    EgressAllowedHost.objects.create(project=project, host=http_server.allow(), note="the test server")
     assert call(GuardedHttpClient(project_id=project.pk), HttpRequest("GET", http_server.url("/json"))).status == 200
     EgressAllowedHost.objects.all().delete()
-    EgressAllowedHost.objects.create(project=None, host="LOCALHOST.")  # global, normalized on save
-    assert EgressAllowedHost.objects.get().host == "localhost"
+    EgressAllowedHost.objects.create(project=None, host=f"LOCALHOST.:{http_server.port}")  # global, normalized
+    assert EgressAllowedHost.objects.get().host == f"localhost:{http_server.port}"
     response = call(GuardedHttpClient(project_id=project.pk), HttpRequest("GET", http_server.url("/json", "localhost")))
     assert response.status == 200
 
 
 def test_redirects_are_followed_and_every_hop_is_checked(http_server):
-    client = GuardedHttpClient(project_id=None, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=None, allowed_hosts=[http_server.allow()])
     response = call(client, HttpRequest("GET", http_server.url("/hops/4")))  # /hops/4 → … → /hops/0 → /json
     assert response.body == {"ok": True, "items": [1, 2, 3]}
     assert len(http_server.requests) == 6  # five redirects, then the answer
@@ -76,7 +77,7 @@ def test_redirects_are_followed_and_every_hop_is_checked(http_server):
 
 
 def test_more_than_five_redirects_fail_the_request(http_server):
-    client = GuardedHttpClient(project_id=None, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=None, allowed_hosts=[http_server.allow()])
     with pytest.raises(NodeError) as caught:
         call(client, HttpRequest("GET", http_server.url("/hops/5")))
     assert caught.value.code == "too_many_redirects"
@@ -84,7 +85,7 @@ def test_more_than_five_redirects_fail_the_request(http_server):
 
 
 def test_a_redirect_to_another_origin_drops_secret_headers(http_server):
-    client = GuardedHttpClient(project_id=None, allowed_hosts=["127.0.0.1", "localhost"])
+    client = GuardedHttpClient(project_id=None, allowed_hosts=[http_server.allow(), http_server.allow("localhost")])
     target = f"http://localhost:{http_server.port}/echo"
     response = call(client, HttpRequest("GET", http_server.url(f"/redirect?to={target}"),
                                         headers={"X-Api-Key": "s3cret", "Authorization": "Bearer t",
@@ -98,7 +99,7 @@ def test_a_redirect_to_another_origin_drops_secret_headers(http_server):
 
 
 def test_a_303_turns_a_post_into_a_get_and_a_307_keeps_it(http_server):
-    client = GuardedHttpClient(project_id=None, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=None, allowed_hosts=[http_server.allow()])
     see_other = call(client, HttpRequest("POST", http_server.url("/redirect?code=303&to=/echo"), json={"a": 1}))
     assert see_other.body["method"] == "GET" and see_other.body["body"] is None
     temporary = call(client, HttpRequest("POST", http_server.url("/redirect?code=307&to=/echo"), json={"a": 1}))
@@ -106,14 +107,14 @@ def test_a_303_turns_a_post_into_a_get_and_a_307_keeps_it(http_server):
 
 
 def test_the_response_size_is_capped(http_server):
-    client = GuardedHttpClient(project_id=None, allowed_hosts=LOCAL, max_response_bytes=5 * 1024 * 1024)
+    client = GuardedHttpClient(project_id=None, allowed_hosts=[http_server.allow()], max_response_bytes=5 * 1024 * 1024)
     with pytest.raises(NodeError) as caught:
         call(client, HttpRequest("GET", http_server.url("/big")))
     assert caught.value.code == "response_too_large"
 
 
 def test_the_timeout_is_enforced(http_server):
-    client = GuardedHttpClient(project_id=None, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=None, allowed_hosts=[http_server.allow()])
     with pytest.raises(TimeoutError, match=r"timed out after 0\.5 s"):
         call(client, HttpRequest("GET", http_server.url("/slow"), timeout_s=0.5))
 
@@ -122,13 +123,13 @@ def test_a_closed_port_is_a_connection_error():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
-        client = GuardedHttpClient(project_id=None, allowed_hosts=LOCAL)
+        client = GuardedHttpClient(project_id=None, allowed_hosts=[f"127.0.0.1:{port}"])
         with pytest.raises(ConnectionError):
             call(client, HttpRequest("GET", f"http://127.0.0.1:{port}/"))
 
 
 def test_a_5xx_is_returned_for_the_node_to_treat_as_transient(http_server):
-    client = GuardedHttpClient(project_id=None, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=None, allowed_hosts=[http_server.allow()])
     response = call(client, HttpRequest("GET", http_server.url("/status/503")))
     assert response.status == 503 and response.body == {"error": "boom"}
 
@@ -187,14 +188,14 @@ def test_a_side_effecting_request_is_committed_before_it_is_sent_and_never_resen
         connection.close()
 
     http_server.on_request = look_at_the_ledger
-    client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=1, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=1, allowed_hosts=[http_server.allow()])
     request = HttpRequest("POST", http_server.url("/echo?token=abc"), json={"n": 1}, idempotency_key="notify:")
     assert call(client, request).status == 201
     assert seen_rows == [[("notify:", "sending")]]  # committed before the request reached the server
     row = SideEffect.objects.get(run=run)
     assert (row.status, row.response_status, row.url, row.method) == ("answered", 201, http_server.url("/echo"), "POST")
 
-    resumed = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=2, allowed_hosts=LOCAL)
+    resumed = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=2, allowed_hosts=[http_server.allow()])
     with pytest.raises(NodeError) as caught:
         call(resumed, request)
     assert caught.value.code == "already_sent"
@@ -207,7 +208,7 @@ def test_after_a_crash_mid_request_the_resumed_step_refuses_to_resend(http_serve
     run = make_run(project)
     # What a worker killed after committing "sending" leaves behind:
     SideEffect.objects.create(run=run, key="charge:", method="POST", url=http_server.url("/echo"), attempt=1)
-    client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=2, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=2, allowed_hosts=[http_server.allow()])
     with pytest.raises(NodeError, match="its outcome is unknown"):
         call(client, HttpRequest("POST", http_server.url("/echo"), json={}, idempotency_key="charge:"))
     assert http_server.requests == []
@@ -216,7 +217,7 @@ def test_after_a_crash_mid_request_the_resumed_step_refuses_to_resend(http_serve
 @pytest.mark.django_db(transaction=True)
 def test_an_idempotency_key_header_allows_resending(http_server, project):
     run = make_run(project)
-    client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=1, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=1, allowed_hosts=[http_server.allow()])
     request = HttpRequest("PUT", http_server.url("/echo"), headers={"Idempotency-Key": "order-42"}, json={"n": 1},
                           idempotency_key="put:")
     call(client, request)
@@ -232,7 +233,8 @@ def test_a_request_that_never_connected_may_be_retried(project):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
-        client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=1, allowed_hosts=LOCAL)
+        allowed = [f"127.0.0.1:{sock.getsockname()[1]}"]
+        client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=1, allowed_hosts=allowed)
         request = HttpRequest("POST", url, json={}, idempotency_key="hook:")
         for _ in range(2):
             with pytest.raises(ConnectionError):
@@ -244,7 +246,7 @@ def test_a_request_that_never_connected_may_be_retried(project):
 @pytest.mark.django_db(transaction=True)
 def test_get_requests_are_not_in_the_ledger(http_server, project):
     run = make_run(project)
-    client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=1, allowed_hosts=LOCAL)
+    client = GuardedHttpClient(project_id=project.pk, run_id=run.pk, attempt=1, allowed_hosts=[http_server.allow()])
     call(client, HttpRequest("GET", http_server.url("/json")))
     call(client, HttpRequest("GET", http_server.url("/json")))
     assert not SideEffect.objects.exists()

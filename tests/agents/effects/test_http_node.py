@@ -47,7 +47,7 @@ def post_graph(url: str) -> dict:
 
 def test_an_allowed_host_is_called_with_the_secret_and_recorded_once(project, alice, http_server, loopback_name,
                                                                      celery_worker_proc):
-    EgressAllowedHost.objects.create(project=project, host=loopback_name, note="the test server")
+    EgressAllowedHost.objects.create(project=project, host=http_server.allow(loopback_name), note="the test server")
     secret_create(project=project, name="HOOK_TOKEN", value="hook-secret-1")
     url = f"http://{loopback_name}:{http_server.port}/echo"
     workflow = Workflow.objects.create(project=project, slug="notify", name="Notify", draft_graph=post_graph(url))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def tools_server(project, mcp_server):
-    EgressAllowedHost.objects.create(project=project, host="127.0.0.1", note="the test MCP server")
+    port = urlsplit(mcp_server).port
+    EgressAllowedHost.objects.create(project=project, host=f"127.0.0.1:{port}", note="the test MCP server")
     return McpServer.objects.create(project=project, slug="tools", name="Test tools", url=mcp_server, timeout_s=20)
 
 
@@ -64,7 +66,8 @@ def test_an_unreachable_server_is_a_connection_error(project):
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
         McpServer.objects.create(project=project, slug="down", name="Down", url=url, timeout_s=3)
         with pytest.raises(ConnectionError, match="'down'"):
-            async_to_sync(DjangoMcpClient(project_id=project.pk, allowed_hosts=["127.0.0.1"]).list_tools)("down")
+            allowed = [f"127.0.0.1:{sock.getsockname()[1]}"]
+            async_to_sync(DjangoMcpClient(project_id=project.pk, allowed_hosts=allowed).list_tools)("down")
 
 
 def test_the_headers_secret_is_a_json_object_or_a_bearer_token(project):

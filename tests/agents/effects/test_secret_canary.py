@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -361,7 +362,8 @@ def test_a_secret_value_never_appears_outside_its_ciphertext(
 
     monkeypatch.setattr("agents.runtime.abroadcast", abroadcast)
     secret = secret_create(project=project, name="CANARY", value=CANARY, created_by=alice)
-    for host in ("127.0.0.1", loopback_name):
+    mcp_port = urlsplit(mcp_echo).port
+    for host in (http_server.allow(), http_server.allow(loopback_name), f"127.0.0.1:{mcp_port}"):
         EgressAllowedHost.objects.create(project=project, host=host, note="the test servers")
     ModelEndpoint.objects.create(
         project=project,

@@ -362,5 +362,9 @@ def test_a_host_the_admin_allowed_passes_the_static_check():
     doc = http_graph(url="http://127.0.0.1:9000/hook", headers={})
 
     assert [issue.code for issue in validate_graph(doc)] == ["forbidden_host"]
-    assert validate_graph(doc, allowed_hosts=["127.0.0.1"]) == []
+    assert validate_graph(doc, allowed_hosts=["127.0.0.1:9000"]) == []
+    # An entry without a port opens 80 and 443 only; another port stays refused.
+    assert [issue.code for issue in validate_graph(doc, allowed_hosts=["127.0.0.1", "127.0.0.1:9001"])] == [
+        "forbidden_host"
+    ]
     assert [issue.code for issue in validate_graph(doc)] == ["forbidden_host"]  # only within that call
