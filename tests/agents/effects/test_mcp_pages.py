@@ -4,6 +4,7 @@ test a tool call, edit, delete; admins and owners only."""
 from __future__ import annotations
 
 import html
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -26,7 +27,7 @@ def client_for(user) -> Client:
 
 
 def test_add_list_tools_and_test_a_call_on_a_real_server(project, alice, mcp_server):
-    EgressAllowedHost.objects.create(host="127.0.0.1")
+    EgressAllowedHost.objects.create(host=f"127.0.0.1:{urlsplit(mcp_server).port}")
     client = client_for(alice)
     response = client.post(
         reverse("project-mcp", args=["acme"]), {"name": "Test tools", "url": mcp_server, "timeout_s": "20"}
@@ -65,7 +66,7 @@ def test_a_refused_or_malformed_url_is_a_clear_400(project, alice, url, message)
 
 
 def test_unreachable_server_lists_no_tools_with_the_reason(project, alice):
-    EgressAllowedHost.objects.create(host="127.0.0.1")
+    EgressAllowedHost.objects.create(host="127.0.0.1:9")
     server = McpServer.objects.create(
         project=project, slug="dead", name="Dead", url="http://127.0.0.1:9/mcp", timeout_s=3
     )
@@ -75,7 +76,7 @@ def test_unreachable_server_lists_no_tools_with_the_reason(project, alice):
 
 
 def test_edit_duplicate_slug_and_delete(project, alice):
-    EgressAllowedHost.objects.create(host="127.0.0.1")
+    EgressAllowedHost.objects.create(host="127.0.0.1:9")
     one = McpServer.objects.create(project=project, slug="one", name="One", url="http://127.0.0.1:9/mcp")
     McpServer.objects.create(project=project, slug="two", name="Two", url="http://127.0.0.1:9/mcp")
     client = client_for(alice)
