@@ -138,11 +138,6 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "endpoint-new": "admin",
     "endpoint-edit": "admin",
     "endpoint-delete": "admin",
-    "project-mcp": "admin",
-    "mcp-edit": Route("admin", data={"name": "Tools", "url": "http://127.0.0.1:9/mcp"}),
-    "mcp-delete": "admin",
-    "mcp-tools": "admin",  # the server's loopback URL is refused at once: an error fragment, no network
-    "mcp-test-tool": Route("admin", data={"tool": "echo", "arguments": "{{}}"}),  # {{}}: format-escaped {}
     "endpoint-test": "admin",
     "project-mcp": "admin",
     "mcp-edit": "admin",
@@ -249,7 +244,6 @@ KWARG_DEFAULTS = {
     "token": "invitation_token",
     "fmt": "audit_format",
     "uidb64": "reset_uid",
-    "server_id": "mcp_server_pk",
 }
 
 LEVEL_PERM = {"read": "view", "run": "run", "edit": "change", "delete": "delete", "admin": "manage", "owner": "own"}
@@ -329,7 +323,6 @@ class Side:
     audit_format: str = "csv"
     reset_uid: str = "MQ"
     reset_token: str = "set-password"
-    mcp_server_pk: int = 0
 
     @property
     def project_slug(self) -> str:
@@ -437,9 +430,6 @@ def build_side(slug: str, owner: Any) -> Side:
     ).pk
     side.secret_pk = secret_create(project=project, name="TOKEN", value=f"value-of-{slug}").pk
     side.endpoint_pk = endpoint_ensure_local(project=project).pk
-    side.mcp_server_pk = McpServer.objects.create(
-        project=project, slug="tools", name="Tools", url="http://127.0.0.1:9/mcp", timeout_s=2
-    ).pk
     invitation, side.invitation_token = invitation_create(project=project, actor=owner, role=Role.VIEWER)
     side.invitation_pk = invitation.pk
     # Loopback: the egress guard refuses it at once, so listing its tools never leaves the machine.
