@@ -9,6 +9,7 @@ overwrites a draft saved meanwhile.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -111,9 +112,8 @@ def test_an_admin_role_change_is_audited_with_the_actor(root_client, project, bo
 def test_an_endpoint_price_change_and_a_bulk_delete_are_audited(root_client, project, local_endpoint, alice):
     from traces.admin import ModelEndpointForm
 
-    data = {
-        name: value for name, value in ModelEndpointForm(instance=local_endpoint).initial.items() if value is not None
-    }
+    initial = ModelEndpointForm(instance=local_endpoint).initial.items()
+    data = {name: json.dumps(v) if isinstance(v, dict | list) else v for name, v in initial if v is not None}
     data.update(project=project.pk, input_price_per_mtok="1.5", is_active="on")
     response = root_client.post(f"/admin/traces/modelendpoint/{local_endpoint.pk}/change/", data)
     assert response.status_code == 302, response.content[:2000]
