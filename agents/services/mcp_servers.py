@@ -23,6 +23,8 @@ from studio.lib.ssrf import EgressRefused, check_url
 from studio.models import Project, Secret
 from studio.selectors import may_use_secret
 from studio.services import audit_record
+from traces.recording import project_secret_values
+from traces.redaction import Redactor
 
 MAX_TIMEOUT_S = 600.0
 
@@ -133,6 +135,9 @@ def mcp_server_tools(*, server: McpServer) -> list[dict[str, Any]]:
 def mcp_server_test_tool(*, server: McpServer, actor: Any, tool: str, arguments: str) -> Any:
     """Call ``tool`` once with ``arguments`` (a JSON object as text); returns its decoded result. Audited.
 
+    The result and any error are redacted of the project's secret values (a
+    server that echoes its headers secret does not show it on the page).
+
     Raises :class:`McpServerError`: arguments not a JSON object (field
     ``arguments``), unknown tool, the tool's own error, or the server unreachable.
     """
@@ -143,11 +148,12 @@ def mcp_server_test_tool(*, server: McpServer, actor: Any, tool: str, arguments:
     if not isinstance(parsed, dict):
         raise McpServerError('Enter a JSON object, like {"text": "hi"}.', field="arguments")
     ok = False
+    redactor = Redactor(project_secret_values(server.project_id))
     try:
         result = async_to_sync(DjangoMcpClient(project_id=server.project_id).call_tool)(server.slug, tool, parsed)
         ok = True
     except (LookupError, RuntimeError, PermissionError, ConnectionError, TimeoutError) as exc:
-        raise McpServerError(str(exc) or type(exc).__name__, code="tool_failed") from None
+        raise McpServerError(redactor.text(str(exc)) or type(exc).__name__, code="tool_failed") from None
     finally:
         audit_record(
             project=server.project,
@@ -156,4 +162,4 @@ def mcp_server_test_tool(*, server: McpServer, actor: Any, tool: str, arguments:
             obj=server,
             data={"tool": tool[:100], "ok": ok},
         )
-    return result
+    return redactor.value(result)

@@ -459,6 +459,10 @@ def test_a_secret_value_never_appears_outside_its_ciphertext(
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
         texts[f"GET {url}"] = _body(response)
+    server = McpServer.objects.get(slug="echo-mcp")
+    tried = client.post(f"/p/{project.slug}/settings/mcp/{server.pk}/test/", {"tool": "whoami", "arguments": "{}"})
+    assert tried.status_code == 200 and "[REDACTED]" in tried.content.decode()
+    texts["MCP test tool page"] = tried.content.decode()
     validated = client.post(f"/api/v1/workflows/{workflow.pk}/validate/", {}, content_type="application/json")
     texts["validate"] = validated.content.decode()
     for label in ("started", "created", "published"):
