@@ -140,3 +140,12 @@ def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def dispatched(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Capture ``run_dispatch`` of ``run_start`` (tests that execute runs in this process, e.g. to read
+    their logs): the ids it was asked to dispatch. No worker of the session can pick the run up."""
+    ids: list[int] = []
+    monkeypatch.setattr("agents.services.runs.run_dispatch", ids.append)
+    return ids
