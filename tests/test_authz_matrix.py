@@ -669,16 +669,16 @@ def principals_for(route: UrlRoute, level: str, side: str) -> list[Principal]:
     """Who is asked. Cases that must answer alike are asked once: a key on a page or in the admin
     is anonymous (one key stands for all), the admin console treats every non-superuser alike, a
     route outside any project (public, login) cares about the kind of principal, not its role, and
-    the foreign side is asked only of principals that hold a role somewhere."""
+    on the foreign project every member of the own one has no role at all: the strongest of them
+    (owner, the staff admin, an owner's key, a superuser's key) and the superuser stand for all."""
     if route.surface == "admin" or level == "superuser":
         return [p for p in PRINCIPALS if p.name in ADMIN_PRINCIPALS]
     if level in ("public", "login"):
         return [p for p in PRINCIPALS if p.name in ("anonymous", "outsider", "viewer", "superkey-viewer")]
     chosen = [p for p in PRINCIPALS if route.surface == "api" or p.kind != "key" or p.name == "key-owner"]
     if side == "foreign":
-        chosen = [p for p in chosen if p.name not in ("anonymous", "outsider")]
-        if route.surface != "api":
-            chosen = [p for p in chosen if p.kind != "key"]
+        strongest = ("admin", "owner", "superuser", "key-owner", "superkey-viewer")
+        chosen = [p for p in chosen if p.name in strongest and (route.surface == "api" or p.kind != "key")]
     return chosen
 
 
