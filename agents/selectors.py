@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -35,11 +36,14 @@ def access_workflow(
 
 
 def access_run(*, user: Any, pk: int, perm: str = "view") -> Run:
-    """Fetch a run; access follows its workflow. Raises Http404 / PermissionDenied."""
+    """Fetch a run; access follows its workflow. Raises Http404 / PermissionDenied
+    (also for any ``perm`` but ``view`` when its workflow was deleted with its runs kept)."""
     run = Run.objects.select_related("workflow", "workflow__project", "version").filter(pk=pk).first()
     if run is None:
         raise Http404("Run not found.")
     check_object_access(user, run.workflow, run.workflow.project, perm)
+    if perm != "view" and run.workflow.deleted_at is not None:
+        raise PermissionDenied("The workflow of this run was deleted: its runs can be read, not rerun or changed.")
     return run
 
 

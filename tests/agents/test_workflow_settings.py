@@ -116,6 +116,10 @@ def test_delete_keeping_runs_hides_the_workflow_and_keeps_its_runs_readable(qa, 
     assert "QA" not in [w.name for w in client.get(reverse("project-home", args=["acme"])).context["workflows"]]
     assert client.get(reverse("run-detail", args=[run.pk])).status_code == 200
     assert client.get(reverse("api-run-detail", args=[run.pk])).status_code == 200
+    rerun = client.post(
+        reverse("api-run-rerun", args=[run.pk]), {"node_id": "answerer"}, content_type="application/json"
+    )
+    assert rerun.status_code == 403 and Run.objects.count() == 1
     event = AuditEvent.objects.get(verb="workflow.delete")
     assert event.data["runs_kept"] is True and event.data["runs"] == 1
     # the slug is free again
