@@ -15,7 +15,7 @@ string are blanked, and the export lists where. References to project secrets
 by name (keys ending in ``_secret``, ``secret_name``, ``secret_ref``) are kept.
 
 Importing parses with ``json.loads`` or ``yaml.safe_load`` only (no tags, no
-aliases), validates the envelope and the graph, migrates older envelopes
+aliases, at most ``studio.lib.documents.MAX_DEPTH`` levels deep), validates the envelope and the graph, migrates older envelopes
 through :data:`MIGRATIONS`, and creates a *new* workflow with a unique slug.
 Nothing in an imported document is ever executed or rendered.
 """
@@ -34,6 +34,7 @@ import yaml
 
 from agents.models import Workflow
 from agents.services.workflows import check_graph_shape, normalize_graph, workflow_create
+from studio.lib.documents import MAX_DEPTH, DocumentTooDeep, check_depth, loads_json
 from studio.models import Project
 
 EXPORT_SCHEMA = 1
@@ -154,15 +155,33 @@ def _migrate_0_to_1(doc: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _migrate_0_to_1}
 
 
-def _reject_yaml_aliases(text: str) -> None:
-    # Aliases let a tiny file expand into a huge object ("billion laughs"); exports never use them.
+_YAML_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+              yaml.FlowSequenceStartToken)  # fmt: skip
+_YAML_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _check_yaml_tokens(text: str) -> None:
+    """Refuse anchors and aliases, and nesting deeper than ``MAX_DEPTH``, while
+    scanning — before anything is built, and stopping at the first problem
+    (a deeply nested file used to take seconds to fail)."""
+    depth = 0
     for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        line = token.start_mark.line + 1
         if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
-            line = token.start_mark.line + 1
+            # Aliases let a tiny file expand into a huge object ("billion laughs"); exports never use them.
             raise InterchangeError(
                 f"YAML anchors and aliases are not accepted (line {line}).",
                 [{"path": f"line {line}", "message": "anchor/alias"}],
             )
+        if isinstance(token, _YAML_OPEN):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InterchangeError(
+                    f"The document is nested deeper than {MAX_DEPTH} levels (line {line}).",
+                    [{"path": f"line {line}", "message": f"nested deeper than {MAX_DEPTH} levels"}],
+                )
+        elif isinstance(token, _YAML_CLOSE):
+            depth -= 1
 
 
 def parse_document(text: str | bytes, *, fmt: str | None = None) -> Any:
@@ -184,7 +203,9 @@ def parse_document(text: str | bytes, *, fmt: str | None = None) -> Any:
     stripped = text.lstrip()
     if fmt == "json" or (fmt is None and stripped[:1] in "{["):
         try:
-            return json.loads(text)
+            return loads_json(text)
+        except DocumentTooDeep as exc:
+            raise InterchangeError(str(exc), [{"path": "", "message": str(exc)}]) from None
         except json.JSONDecodeError as exc:
             if fmt == "json":
                 raise InterchangeError(
@@ -193,8 +214,13 @@ def parse_document(text: str | bytes, *, fmt: str | None = None) -> Any:
                 ) from None
             # fall through: YAML is a superset of JSON and may still parse it
     try:
-        _reject_yaml_aliases(text)
-        return yaml.safe_load(text)
+        _check_yaml_tokens(text)
+        value = yaml.safe_load(text)
+        check_depth(value)  # block nesting the token count may have missed
+        return value
+    except (DocumentTooDeep, RecursionError):
+        message = f"The document is nested deeper than {MAX_DEPTH} levels."
+        raise InterchangeError(message, [{"path": "", "message": message}]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -27,6 +27,7 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from agents.models import Workflow, WorkflowVersion, empty_graph
+from studio.lib.documents import DocumentTooDeep, check_depth
 from studio.models import Project
 from studio.services import audit_record
 
@@ -154,6 +155,10 @@ def check_graph_shape(doc: Any) -> list[Issue]:
     issues: list[Issue] = []
     if not isinstance(doc, dict):
         return [Issue("not_an_object", "The graph must be a JSON object.")]
+    try:
+        check_depth(doc)
+    except DocumentTooDeep as exc:
+        return [Issue("too_deep", f"The graph is nested deeper than {exc.limit} levels.")]
     if doc.get("schema") != GRAPH_SCHEMA:
         issues.append(
             Issue("bad_schema", f"Unsupported graph schema {doc.get('schema')!r}; expected {GRAPH_SCHEMA}.", "schema")
