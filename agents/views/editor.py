@@ -29,6 +29,7 @@ from agents.models import Run, RunStatus, Workflow
 from agents.selectors import access_run, access_workflow, access_workflow_version, can_edit, can_run, runs_visible
 from agents.services import workflows as svc
 from agents.services.diff import run_diff
+from studio.lib.documents import DocumentTooDeep, loads_json
 from studio.models import Project
 from studio.selectors import access_project, projects_visible, user_role
 
@@ -260,11 +261,14 @@ class InspectorForm:
                     config[name] = None if nullable else prop.get("default", empty)
                 else:
                     try:
-                        config[name] = json.loads(raw)
+                        config[name] = loads_json(raw)
                     except json.JSONDecodeError as exc:
                         self.errors.setdefault(name, []).append(
                             f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
                         )
+                        config[name] = self.config.get(name)
+                    except DocumentTooDeep as exc:
+                        self.errors.setdefault(name, []).append(str(exc))
                         config[name] = self.config.get(name)
             else:
                 value = data.get(key, "")
@@ -296,8 +300,8 @@ class InspectorForm:
         raw_default = str(row.get("default", "")).strip()
         if raw_default and not out["required"]:
             try:
-                out["default"] = json.loads(raw_default)
-            except json.JSONDecodeError:
+                out["default"] = loads_json(raw_default)
+            except (json.JSONDecodeError, DocumentTooDeep):
                 out["default"] = raw_default
         return out
 
@@ -464,10 +468,10 @@ def editor_inspector(request: HttpRequest, project_slug: str, workflow_slug: str
     """
     project, workflow = _workflow(request, project_slug, workflow_slug)
     try:
-        node = json.loads(request.POST.get("node", ""))
+        node = loads_json(request.POST.get("node", ""))
         assert isinstance(node, dict) and isinstance(node.get("type"), str)
-    except (json.JSONDecodeError, AssertionError):
-        return HttpResponse("The node could not be read.", status=400)
+    except (json.JSONDecodeError, AssertionError, DocumentTooDeep):
+        return HttpResponse("The node could not be read (invalid JSON, or nested too deeply).", status=400)
     from agents.engine.nodes import get_node_type
 
     node_type = get_node_type(node["type"])

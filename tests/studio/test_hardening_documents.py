@@ -100,3 +100,13 @@ def test_a_deeply_nested_import_is_a_400_with_a_message(project: Project, alice:
     assert response.status_code == 400, response.content[:300]
     assert "nested deeper than 100 levels" in response.json()["detail"]
     assert not Workflow.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_editor_inspector_refuses_a_deeply_nested_node_with_a_400(project: Project, alice: Any) -> None:
+    Workflow.objects.create(project=project, slug="wf", name="WF")
+
+    response = _client(alice).post("/p/acme/w/wf/edit/inspector/", {"node": nested_json(1000)})
+
+    assert response.status_code == 400
+    assert b"nested too deeply" in response.content
