@@ -78,6 +78,10 @@ def test_owner_adds_a_viewer_who_cannot_run_until_promoted_to_runner(browser, li
     assert "can view this workflow but not run it" in viewer.inner_text("form[id^=run-form]")
     screenshot(viewer, "admin-viewer-cannot-run")
     assert viewer.evaluate(FORCED_POST, f"{base}/p/team-space/w/echo/run/") == 403
+    assert viewer.locator("text=Open in editor").count() == 0
+    assert viewer.locator("a:has-text('Settings')").count() == 0
+    assert viewer.evaluate(FORCED_POST, f"{base}/p/team-space/w/echo/settings/") == 403
+    assert viewer.evaluate(FORCED_POST, f"{base}/p/team-space/settings/members/") == 403
     assert viewer.locator(".sidebar >> text=Settings").count() == 0
     assert not Run.objects.filter(workflow__project=project).exists()
 
