@@ -350,6 +350,7 @@ def _body(response: Any) -> str:
     return response.content.decode()
 
 
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume asynchronous iterators")
 def test_a_secret_value_never_appears_outside_its_ciphertext(
     project, alice, client, http_server, openai_echo, mcp_echo, loopback_name, dispatched, caplog, monkeypatch
 ):
