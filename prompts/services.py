@@ -1,53 +1,290 @@
-"""Writes of prompts: commit a version, move a label (recorded)."""
+"""Writes of prompts: create a prompt, commit a version, move a label (recorded).
+
+Every write is atomic and audited through :func:`studio.services.audit_record`.
+Bad input raises :class:`PromptError` (``code``, ``field``, ``status_code``
+400) before anything is stored; a stale label move raises
+:class:`PromptConflictError` (409). Permission is checked by the caller
+(``access_*`` with ``change``) except for protected labels, which need the
+``manage`` permission (admin, owner) and are checked here, where the rule lives.
+
+Templates are parsed by the engine's one sandbox
+(:mod:`agents.engine.templating`, pure Python, no Django): the same parser
+that renders them in a run.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.text import slugify
 
+from agents.engine.errors import TemplateError
+from agents.engine.templating import render, template_variables
 from prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
+from studio.models import Project
+from studio.selectors import has_project_perm
 from studio.services import audit_record
+
+#: A label name: lower-case letters, digits, ``_``, ``.``, ``-``; 1 to 36 characters.
+LABEL_NAME = re.compile(r"[a-z0-9_.-]{1,36}")
+#: Labels only admins and owners may move.
+PROTECTED_LABELS = frozenset({"production"})
+#: Roles a chat message may have.
+MESSAGE_ROLES = ("system", "user", "assistant")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+class PromptError(Exception):
+    """Bad input for a prompt write; nothing was stored.
+
+    ``code`` is stable (``invalid_template``, ``undeclared_variable`` …),
+    ``field`` names the offending input field, ``status_code`` is the HTTP
+    status an API answers with.
+    """
+
+    status_code = 400
+
+    def __init__(self, message: str, *, code: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+
+
+class PromptConflictError(PromptError):
+    """The state changed meanwhile (a stale label move, a taken slug): HTTP 409."""
+
+    status_code = 409
+
+
+def check_label_name(name: str) -> str:
+    """``name`` when it matches :data:`LABEL_NAME`; raises :class:`PromptError` (field ``label``)."""
+    if not isinstance(name, str) or not LABEL_NAME.fullmatch(name):
+        raise PromptError(
+            f"Label name {name!r} is invalid: use 1 to 36 of a-z, 0-9, '_', '.', '-'.",
+            code="invalid_label",
+            field="label",
+        )
+    return name
+
+
+def check_prompt_content(*, messages: Any, variables: Any, model_config: Any) -> tuple[list[dict[str, str]], list[str]]:
+    """Validate a version's content; returns ``(messages, variables)`` normalised.
+
+    ``messages``: a non-empty list of ``{"role": system|user|assistant,
+    "content": str}``, each content a Jinja2 template that parses.
+    ``variables``: distinct identifiers; every variable a template reads must
+    be declared and every declared variable must be read by some message.
+    ``model_config``: a JSON object. Raises :class:`PromptError` naming the
+    field (``messages[2].content``, ``variables``, ``model_config``).
+    """
+    if not isinstance(messages, list) or not messages:
+        raise PromptError("Give at least one message.", code="invalid_messages", field="messages")
+    clean: list[dict[str, str]] = []
+    used: set[str] = set()
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict) or set(message) - {"role", "content"}:
+            raise PromptError(f'{where}: a message is {{"role", "content"}}.', code="invalid_messages", field=where)
+        role, content = message.get("role"), message.get("content")
+        if role not in MESSAGE_ROLES:
+            raise PromptError(
+                f"{where}.role must be one of {', '.join(MESSAGE_ROLES)}.",
+                code="invalid_messages",
+                field=f"{where}.role",
+            )
+        if not isinstance(content, str) or not content.strip():
+            raise PromptError(
+                f"{where}.content must be a non-empty string.", code="invalid_messages", field=f"{where}.content"
+            )
+        try:
+            used |= template_variables(content)
+        except TemplateError as exc:
+            raise PromptError(
+                f"{where}.content does not parse: {exc}", code="invalid_template", field=f"{where}.content"
+            ) from None
+        clean.append({"role": role, "content": content})
+    if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
+        raise PromptError("variables must be a list of names.", code="invalid_variables", field="variables")
+    bad = [v for v in variables if not _VARIABLE_NAME.fullmatch(v)]
+    if bad:
+        raise PromptError(
+            f"Invalid variable name(s): {', '.join(map(repr, bad))}.", code="invalid_variables", field="variables"
+        )
+    if len(set(variables)) != len(variables):
+        raise PromptError("variables must be distinct.", code="invalid_variables", field="variables")
+    undeclared = sorted(used - set(variables))
+    if undeclared:
+        raise PromptError(
+            f"The messages use undeclared variable(s): {', '.join(undeclared)}.",
+            code="undeclared_variable",
+            field="variables",
+        )
+    unused = [v for v in variables if v not in used]
+    if unused:
+        raise PromptError(
+            f"Declared variable(s) no message uses: {', '.join(unused)}.", code="unused_variable", field="variables"
+        )
+    if not isinstance(model_config, dict):
+        raise PromptError("model_config must be a JSON object.", code="invalid_model_config", field="model_config")
+    return clean, list(variables)
 
 
 @transaction.atomic
-def prompt_commit(
-    *, prompt: Prompt, user: Any, messages: list[dict[str, str]], variables: list[str] | None = None,
-    model_config: dict[str, Any] | None = None, commit_message: str = "",
+def prompt_create(*, project: Project, user: Any, name: str, slug: str | None = None, description: str = "") -> Prompt:
+    """Create an empty prompt (no version yet) in ``project``.
+
+    ``slug`` defaults to ``slugify(name)``. Raises :class:`PromptError`
+    (blank name or slug) or :class:`PromptConflictError` (slug taken).
+    """
+    name = (name or "").strip()
+    if not name:
+        raise PromptError("Give the prompt a name.", code="invalid_name", field="name")
+    slug = slugify(slug or name)[:64]
+    if not slug:
+        raise PromptError("The slug must contain letters or digits.", code="invalid_slug", field="slug")
+    if Prompt.objects.filter(project=project, slug=slug).exists():
+        raise PromptConflictError(f'A prompt "{slug}" already exists in this project.', code="slug_taken", field="slug")
+    try:
+        with transaction.atomic():
+            prompt = Prompt.objects.create(project=project, slug=slug, name=name[:200], description=description)
+    except IntegrityError:  # created concurrently
+        raise PromptConflictError(
+            f'A prompt "{slug}" already exists in this project.', code="slug_taken", field="slug"
+        ) from None
+    audit_record(project=project, actor=user, verb="prompt.create", obj=prompt, data={"slug": slug})
+    return prompt
+
+
+@transaction.atomic
+def prompt_version_commit(
+    *,
+    prompt: Prompt,
+    user: Any,
+    messages: Any,
+    variables: Any = None,
+    model_config: Any = None,
+    commit_message: str = "",
 ) -> PromptVersion:
-    """Create the next immutable version (1, 2, 3 …) of ``prompt``."""
+    """Check the content (:func:`check_prompt_content`) and create the next
+    immutable version (1, 2, 3 …) of ``prompt``. Raises :class:`PromptError`."""
+    clean, declared = check_prompt_content(
+        messages=messages,
+        variables=[] if variables is None else variables,
+        model_config={} if model_config is None else model_config,
+    )
+    if len(commit_message) > 500:
+        raise PromptError(
+            "commit_message is longer than 500 characters.", code="invalid_commit_message", field="commit_message"
+        )
     Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
     last = prompt.versions.aggregate(n=Max("version"))["n"] or 0
     version = PromptVersion.objects.create(
-        prompt=prompt, version=last + 1, messages=messages, variables=variables or [],
-        model_config=model_config or {}, commit_message=commit_message,
+        prompt=prompt,
+        version=last + 1,
+        messages=clean,
+        variables=declared,
+        model_config=model_config or {},
+        commit_message=commit_message,
         created_by=user if getattr(user, "pk", None) else None,
     )
-    audit_record(project=prompt.project, actor=user, verb="prompt.commit", obj=version,
-                 data={"prompt": prompt.slug, "version": version.version})
+    audit_record(
+        project=prompt.project,
+        actor=user,
+        verb="prompt.commit",
+        obj=version,
+        data={"prompt": prompt.slug, "version": version.version},
+    )
     return version
 
 
 @transaction.atomic
-def prompt_label_move(*, prompt: Prompt, label: str, version: PromptVersion, user: Any) -> PromptLabel:
+def prompt_label_move(
+    *,
+    prompt: Prompt,
+    label: str,
+    version: PromptVersion,
+    user: Any,
+    expected_version: int | None = None,
+) -> PromptLabel:
     """Point ``label`` at ``version`` and record the move (who, from, to, when).
 
-    Raises ``ValueError`` if the version belongs to another prompt.
+    ``expected_version``: the version number the caller saw the label on (0
+    when it saw no such label); a different current version raises
+    :class:`PromptConflictError` (``stale_label``) and nothing moves. A
+    protected label (:data:`PROTECTED_LABELS`) needs the ``manage``
+    permission (admin, owner) unless ``user`` is None (the system):
+    ``PermissionDenied`` otherwise. Raises :class:`PromptError` for a bad
+    label name or a version of another prompt.
     """
+    check_label_name(label)
     if version.prompt_id != prompt.pk:
-        raise ValueError("That version belongs to another prompt.")
-    pointer = PromptLabel.objects.select_for_update().filter(prompt=prompt, name=label).first()
+        raise PromptError("That version belongs to another prompt.", code="foreign_version", field="version")
+    if label in PROTECTED_LABELS and user is not None and not has_project_perm(user, prompt.project, "manage"):
+        raise PermissionDenied(f'Only admins and owners may move the protected label "{label}".')
+    pointer = (
+        PromptLabel.objects.select_for_update().select_related("version").filter(prompt=prompt, name=label).first()
+    )
     previous = pointer.version if pointer else None
+    current = previous.version if previous else 0
+    if expected_version is not None and expected_version != current:
+        raise PromptConflictError(
+            f'Label "{label}" is on version {current or "none"} now, not {expected_version}: reload and retry.',
+            code="stale_label",
+            field="expected_version",
+        )
     if pointer is None:
         pointer = PromptLabel.objects.create(prompt=prompt, name=label, version=version)
     else:
         pointer.version = version
         pointer.save(update_fields=["version", "updated_at"])
     PromptLabelMove.objects.create(
-        prompt=prompt, label=label, from_version=previous, to_version=version,
+        prompt=prompt,
+        label=label,
+        from_version=previous,
+        to_version=version,
         moved_by=user if getattr(user, "pk", None) else None,
     )
-    audit_record(project=prompt.project, actor=user, verb="prompt.label_move", obj=prompt,
-                 data={"label": label, "from": previous.version if previous else None, "to": version.version})
+    audit_record(
+        project=prompt.project,
+        actor=user,
+        verb="prompt.label_move",
+        obj=prompt,
+        data={"label": label, "from": previous.version if previous else None, "to": version.version},
+    )
     return pointer
+
+
+def prompt_version_render(*, version: PromptVersion, variables: Any) -> list[dict[str, str]]:
+    """Render every message of ``version`` with ``variables`` (a JSON object).
+
+    Strict: a missing or extra variable, or a template error, raises
+    :class:`PromptError` (``missing_variable``, ``unknown_variable``,
+    ``render_error``). ``secret()`` is not available here. Returns
+    ``[{"role", "content"}]``.
+    """
+    if not isinstance(variables, dict):
+        raise PromptError("variables must be a JSON object.", code="invalid_variables", field="variables")
+    declared = set(version.variables)
+    missing = sorted(declared - set(variables))
+    if missing:
+        raise PromptError(f"Missing variable(s): {', '.join(missing)}.", code="missing_variable", field="variables")
+    extra = sorted(set(variables) - declared)
+    if extra:
+        raise PromptError(
+            f"Variable(s) this version does not declare: {', '.join(extra)}.",
+            code="unknown_variable",
+            field="variables",
+        )
+    out = []
+    for index, message in enumerate(version.messages):
+        try:
+            content = render(message["content"], variables)
+        except TemplateError as exc:
+            raise PromptError(f"messages[{index}]: {exc}", code="render_error", field="variables") from None
+        out.append({"role": message["role"], "content": content})
+    return out

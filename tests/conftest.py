@@ -81,12 +81,12 @@ def demo_graph(name: str) -> dict[str, Any]:
 @pytest.fixture
 def seeded_prompt(project: Project) -> Any:
     """The demo's brief-writer prompt (two versions, production → v2) in ``project``."""
-    from agents.management.commands.seed_demo import BRIEF_WRITER_V1, BRIEF_WRITER_V2
+    from agents.management.commands.seed_demo import BRIEF_VARIABLES, BRIEF_WRITER_V1, BRIEF_WRITER_V2
     from prompts.models import Prompt
-    from prompts.services import prompt_commit, prompt_label_move
+    from prompts.services import prompt_label_move, prompt_version_commit
 
     prompt = Prompt.objects.create(project=project, slug="brief-writer", name="Brief writer")
-    prompt_commit(prompt=prompt, user=None, messages=BRIEF_WRITER_V1, variables=[])
-    v2 = prompt_commit(prompt=prompt, user=None, messages=BRIEF_WRITER_V2, variables=[])
+    prompt_version_commit(prompt=prompt, user=None, messages=BRIEF_WRITER_V1, variables=BRIEF_VARIABLES)
+    v2 = prompt_version_commit(prompt=prompt, user=None, messages=BRIEF_WRITER_V2, variables=BRIEF_VARIABLES)
     prompt_label_move(prompt=prompt, label="production", version=v2, user=None)
     return prompt

@@ -18,7 +18,7 @@ from django.db import transaction
 
 from agents.models import Workflow
 from prompts.models import Prompt
-from prompts.services import prompt_commit, prompt_label_move
+from prompts.services import prompt_label_move, prompt_version_commit
 from studio.models import Project, Role
 from studio.services import membership_set, project_ensure
 from traces.services import endpoint_ensure_local
@@ -100,6 +100,9 @@ RESEARCH_BRIEF: dict[str, Any] = {
     ],
 }
 
+#: The variables both versions of the demo prompt declare.
+BRIEF_VARIABLES = ["topic", "facts", "risks", "open_questions"]
+
 BRIEF_WRITER_V1 = [
     {"role": "system", "content": "You write research briefs."},
     {"role": "user", "content": "Topic: {{ topic }}\nFacts: {{ facts }}\nRisks: {{ risks }}\n"
@@ -160,10 +163,10 @@ class Command(BaseCommand):
         )
         if not created and prompt.versions.exists():
             return
-        variables = ["topic", "facts", "risks", "open_questions"]
-        prompt_commit(prompt=prompt, user=None, messages=BRIEF_WRITER_V1, variables=variables,
+        variables = BRIEF_VARIABLES
+        prompt_version_commit(prompt=prompt, user=None, messages=BRIEF_WRITER_V1, variables=variables,
                       model_config={"temperature": 0.3}, commit_message="First draft")
-        v2 = prompt_commit(prompt=prompt, user=None, messages=BRIEF_WRITER_V2, variables=variables,
+        v2 = prompt_version_commit(prompt=prompt, user=None, messages=BRIEF_WRITER_V2, variables=variables,
                            model_config={"temperature": 0.3}, commit_message="Shorter, for busy readers")
         prompt_label_move(prompt=prompt, label="production", version=v2, user=None)
 
