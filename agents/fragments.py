@@ -535,7 +535,8 @@ def render_event_html(run: Run, event: RunEvent | Mapping[str, Any]) -> str:
             inputs = Step.objects.filter(run_id=run.pk, pk=payload["step_id"]).values_list("inputs", flat=True).first()
         step = StepView.from_payload(payload, inputs=inputs)
         parts.append(_partial("step-card", {"step": step, "run_pk": run.pk}))
-        parts.append(_partial("node-status", {"key": dom_key(step.node_id), "status": step.status}))
+        parts.append(_partial("node-status", {"key": dom_key(step.node_id), "status": step.status,
+                                                "node_id": step.node_id}))
     if kind.startswith("run.") or kind == "step.finished":
         view = RunView.from_run(fresh, kind, payload)
         parts.append(_partial("run-header", {"run": view}))

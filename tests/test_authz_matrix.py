@@ -169,7 +169,7 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "workflow-restore": Route("edit", data={"version": "1"}),
     "run-detail": "read",
     "run-cancel": "run",
-    "editor-run-state": "read",
+    "editor-run-live": "read",
     "editor-step": "read",
     "editor-rerun": "run",
     "editor-approval": Route("run", data={"approved": "on"}),

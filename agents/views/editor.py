@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import escape
@@ -110,9 +110,8 @@ def editor_context(request: HttpRequest, project: Project, workflow: Workflow) -
             "run_form": reverse("editor-run", args=args),
             "runs": reverse("editor-runs", args=args),
             "step": run_url("editor-step", node_marker),
-            "run_state": run_url("editor-run-state"),
+            "run_live": run_url("editor-run-live"),
             "history": reverse("workflow-history", args=args),
-            "ws": "/ws/runs/{run}/?after={after}&format=json",
         },
         "user": request.user.get_username(),
     }
@@ -541,43 +540,30 @@ def editor_run(request: HttpRequest, project_slug: str, workflow_slug: str) -> H
         except GraphInvalidError as exc:
             context["issues"] = [{"message": i.message, "node_id": i.node_id} for i in exc.issues]
         else:
-            return render(
-                request, "agents/partials/editor-run-live.html", {"run": RunView.from_run(run), "run_obj": run}
-            )
+            return _run_live(request, run)
     return render(request, "agents/partials/editor-run-form.html", context, status=400)
 
 
-def _run_state(run: Run) -> dict[str, Any]:
-    steps = {}
-    for step in run.steps.order_by("started_at", "id"):
-        steps[step.node_id] = {
-            "status": step.status,
-            "input_tokens": step.input_tokens,
-            "output_tokens": step.output_tokens,
-            "cost_usd": None if step.cost_usd is None else str(step.cost_usd),
-            "duration_ms": step.duration_ms,
-            "iteration": step.iteration,
-            "reused": step.reused,
-        }
-    return {
-        "id": run.pk,
-        "status": run.status,
-        "seq": run.event_seq,
-        "steps": steps,
-        "outputs": run.outputs,
-        "error": run.error,
-        "input_tokens": run.input_tokens,
-        "output_tokens": run.output_tokens,
-        "cost_usd": str(run.cost_usd),
-        "duration_ms": run.duration_ms,
-    }
+def _run_live(request: HttpRequest, run: Run) -> HttpResponse:
+    """The editor's live panel of ``run``: it follows the run over the same websocket fragments as the
+    run page (``agents.fragments``); ``static/canvas/editor.js`` paints the canvas from them."""
+    nodes = [
+        {"id": str(n.get("id")), "key": dom_key(str(n.get("id")))}
+        for n in run.graph.get("nodes", [])
+        if n.get("id") is not None
+    ]
+    return render(
+        request,
+        "agents/partials/editor-run-live.html",
+        {"run": RunView.from_run(run), "run_obj": run, "nodes": nodes},
+    )
 
 
 @login_required
 @require_GET
-def editor_run_state(request: HttpRequest, run_id: int) -> JsonResponse:
-    """A run's step statuses as JSON: the canvas's first paint and its fallback when websockets fail."""
-    return JsonResponse(_run_state(access_run(user=request.user, pk=run_id)))
+def editor_run_live(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The live panel of an earlier run (the Runs tab's "show on canvas"): replays its events."""
+    return _run_live(request, access_run(user=request.user, pk=run_id))
 
 
 @login_required

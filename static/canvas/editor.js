@@ -685,105 +685,54 @@
 
   function statusOf(s) { return s === "pending" ? "queued" : s; }
 
+  // A run is followed through its live panel (editor-run-live.html): the htmx ws extension applies the
+  // run page's own fragments there (one live road, rendered once per event on the server); this paints
+  // the canvas from them — node statuses from the hidden #node-status-* spans, streamed text from the
+  // #step-stream-* sinks, the end of the run from the run header's class.
   function followRun(runId) {
-    if (state.run && state.run.socket) { try { state.run.socket.close(); } catch (e) { /* closed */ } }
-    if (state.run && state.run.poll) clearInterval(state.run.poll);
-    state.run = { id: runId, seq: 0, done: false, socket: null, poll: 0, tokens: 0, cost: 0 };
+    state.run = { id: runId, done: false, painted: new Map() };
     canvas.clearStatuses();
     for (const id of canvas.order) canvas.queuePaint(id, { status: "queued", streamReset: true });
     $("#step-slot").innerHTML = "";
-    fetch(boot.urls.run_state.replace("{run}", runId), { credentials: "same-origin" }).then((r) => r.json()).then((s) => {
-      applyState(s);
-      if (!state.run.done) connect(runId, s.seq || 0);
-    }).catch(() => connect(runId, 0));
+    paintFromPanel();
   }
 
-  function applyState(s) {
-    if (!state.run || state.run.id !== s.id) return;
-    for (const [nodeId, step] of Object.entries(s.steps || {})) {
-      canvas.queuePaint(nodeId, Object.assign({ status: statusOf(step.status) }, step));
+  function paintFromPanel() {
+    if (!state.run) return;
+    const panel = document.getElementById("run-live-" + state.run.id);
+    if (!panel) return;
+    for (const el of panel.querySelectorAll(".node-status[data-node]")) {
+      const id = el.dataset.node;
+      const status = statusOf(el.textContent.trim());
+      if (!status || !canvas.nodes.has(id) || state.run.painted.get(id) === status) continue;
+      state.run.painted.set(id, status);
+      canvas.queuePaint(id, { status: status, streamReset: status === "running" });
+      if (status !== "running" && state.openNode === id && runTabActive()) showStep(id);
     }
-    state.run.seq = Math.max(state.run.seq, s.seq || 0);
-    runHeader(s.status, s.input_tokens + s.output_tokens, s.cost_usd, s.duration_ms, s.outputs);
-    if (["succeeded", "failed", "cancelled"].includes(s.status)) finishRun(s.status, s);
+    for (const sink of panel.querySelectorAll(".ed-stream-sink")) {
+      if (!sink.textContent) continue;
+      if (canvas.nodes.has(sink.dataset.node)) canvas.queuePaint(sink.dataset.node, { streamAppend: sink.textContent });
+      sink.textContent = "";
+    }
+    const header = panel.querySelector(".run-header");
+    const match = header && /run-header--(succeeded|failed|cancelled)/.exec(header.className);
+    if (match) finishRun(match[1]);
     drawMinimap();
   }
 
-  function runHeader(status, tokens, cost, durationMs, outputs) {
-    const badge = $("#ed-run-status");
-    if (badge && status) { badge.textContent = status; badge.className = "badge badge--" + status; }
-    if ($("#ed-run-tokens") && tokens !== undefined) $("#ed-run-tokens").textContent = String(tokens || 0);
-    if ($("#ed-run-cost") && cost !== undefined && cost !== null) $("#ed-run-cost").textContent = "$" + Number(cost).toFixed(4);
-    if ($("#ed-run-time") && durationMs) $("#ed-run-time").textContent = (durationMs / 1000).toFixed(1) + " s";
-    if (outputs && Object.keys(outputs).length && $("#ed-run-outputs")) {
-      const box = $("#ed-run-outputs");
-      box.hidden = false;
-      box.innerHTML = '<div class="ed-step__h">Outputs</div><pre class="code"></pre>';
-      $("pre", box).textContent = JSON.stringify(outputs, null, 2);
-    }
-  }
+  document.body.addEventListener("htmx:wsAfterMessage", paintFromPanel);
 
-  function finishRun(status, payload) {
+  function finishRun(status) {
     if (!state.run || state.run.done) return;
     state.run.done = true;
-    if (state.run.poll) clearInterval(state.run.poll);
-    if (state.run.socket) { try { state.run.socket.close(); } catch (e) { /* closed */ } }
     for (const id of canvas.order) {
       const st = (canvas.statuses.get(id) || {}).status;
       if (st === "queued" || st === "running") canvas.queuePaint(id, { status: status === "succeeded" ? "skipped" : st === "running" ? "failed" : "skipped" });
     }
-    runHeader(status, undefined, undefined, payload && payload.duration_ms, payload && payload.outputs);
-    const live = $("#run-live-slot [data-run-id], #run-form-slot [data-run-id]");
+    const live = document.getElementById("run-live-" + state.run.id);
     if (live) live.dataset.status = status;
     toast("Run #" + state.run.id + " " + status + ".", status === "succeeded" ? "success" : "error");
     if (state.openNode && runTabActive()) showStep(state.openNode);
-    drawMinimap();
-  }
-
-  function connect(runId, after) {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const url = scheme + location.host + boot.urls.ws.replace("{run}", runId).replace("{after}", after);
-    let socket;
-    try { socket = new WebSocket(url); } catch (e) { return poll(runId); }
-    state.run.socket = socket;
-    socket.onmessage = (m) => {
-      let event;
-      try { event = JSON.parse(m.data); } catch (e) { return; }
-      if (!state.run || state.run.id !== runId) return;
-      if (event.seq) { if (event.seq <= state.run.seq) return; state.run.seq = event.seq; }
-      onEvent(event.type, event.payload || {});
-    };
-    socket.onclose = () => { if (state.run && state.run.id === runId && !state.run.done) poll(runId); };
-  }
-
-  function poll(runId) {
-    if (!state.run || state.run.poll || state.run.done) return;
-    state.run.poll = setInterval(() => {
-      fetch(boot.urls.run_state.replace("{run}", runId), { credentials: "same-origin" }).then((r) => r.json()).then(applyState).catch(() => {});
-    }, 1000);
-  }
-
-  function onEvent(type, p) {
-    if (type === "step.started") {
-      canvas.queuePaint(p.node_id, { status: "running", streamReset: true });
-    } else if (type === "step.finished") {
-      canvas.queuePaint(p.node_id, { status: statusOf(p.status), input_tokens: p.input_tokens, output_tokens: p.output_tokens, cost_usd: p.cost_usd, duration_ms: p.duration_ms });
-      state.run.tokens += (p.input_tokens || 0) + (p.output_tokens || 0);
-      state.run.cost += Number(p.cost_usd || 0);
-      runHeader(undefined, state.run.tokens, state.run.cost);
-      if (state.openNode === p.node_id && runTabActive()) showStep(p.node_id);
-    } else if (type === "step.waiting") {
-      canvas.queuePaint(p.node_id, { status: "waiting" });
-    } else if (type === "step.token") {
-      canvas.queuePaint(p.node_id, { streamAppend: p.delta || p.text || "" });
-    } else if (type === "run.started") {
-      runHeader("running");
-    } else if (type === "run.waiting") {
-      runHeader("waiting");
-    } else if (type === "run.finished") {
-      runHeader(p.status, (p.input_tokens || 0) + (p.output_tokens || 0), p.cost_usd, p.duration_ms, p.outputs);
-      finishRun(p.status, p);
-    }
     drawMinimap();
   }
 
@@ -803,10 +752,8 @@
   });
 
   function followRunPanel(runId) {
-    $("#run-form-slot").innerHTML = '<div class="ed-runlive" data-run-id="' + runId + '"><div class="ed-section-head"><h3>Run #' + runId +
-      '</h3><span class="badge" id="ed-run-status">…</span></div><div class="ed-runstats"><div><span class="muted small">Tokens</span><b id="ed-run-tokens">0</b></div><div><span class="muted small">Cost</span><b id="ed-run-cost">$0.00</b></div><div><span class="muted small">Time</span><b id="ed-run-time">—</b></div></div><div class="ed-runout" id="ed-run-outputs" hidden></div><p class="muted small">Click a node to see its step.</p><button type="button" class="btn btn--sm" id="btn-new-run">New run…</button></div>';
-    $("#btn-new-run").onclick = () => { state.run = null; canvas.clearStatuses(); $("#step-slot").innerHTML = ""; loadRunForm(); };
-    followRun(runId);
+    $("#step-slot").innerHTML = "";
+    window.htmx.ajax("GET", boot.urls.run_live.replace("{run}", runId), { target: "#run-form-slot", swap: "innerHTML" });
   }
 
   // The run panel's "New run…" button resets the canvas colours.

@@ -180,3 +180,14 @@ def test_client_messages_are_ignored(run: Run, alice: Any) -> None:
         await communicator.disconnect()
 
     scenario(go)
+
+
+def test_an_event_is_rendered_once_however_many_sockets_watch_the_run(run, django_assert_num_queries):
+    """The run page's fragments are rendered once per (run, seq) in a process, not once per socket."""
+    from agents.fragments import render_event_html_once
+
+    event = RunEvent.objects.get(run=run, seq=2)
+    first = render_event_html_once(run, event)
+    assert 'id="run-cursor-' in first and 'data-seq="2"' in first
+    with django_assert_num_queries(0):
+        assert [render_event_html_once(run, event) for _ in range(3)] == [first] * 3

@@ -260,11 +260,14 @@ def test_build_research_brief_on_an_empty_canvas_publish_run_and_round_trip(
     page.wait_for_selector("[data-run-id]")
     page.locator('.drawflow-node[data-status="running"]').first.wait_for(timeout=120_000)
     screenshot(page, "editor-run-live")
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('.drawflow-node')).every(n => n.dataset.status === 'succeeded')",
-        timeout=300_000,
-    )
-    page.locator("#ed-run-status", has_text="succeeded").wait_for(timeout=60_000)
+    try:
+        page.wait_for_function(
+            "Array.from(document.querySelectorAll('.drawflow-node')).every(n => n.dataset.status === 'succeeded')",
+            timeout=300_000,
+        )
+    finally:
+        screenshot(page, "editor-run-end")
+    page.locator(".ed-runlive .run-header .badge", has_text="succeeded").wait_for(timeout=60_000)
     run = Run.objects.get(workflow=workflow)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert page.evaluate("window.__noReload") is True
