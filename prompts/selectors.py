@@ -12,8 +12,9 @@ from studio.models import Project
 from studio.selectors import check_object_access, visible_in_projects
 
 
-def access_prompt(*, user: Any, perm: str = "view", pk: int | None = None, project: Project | None = None,
-                  slug: str | None = None) -> Prompt:
+def access_prompt(
+    *, user: Any, perm: str = "view", pk: int | None = None, project: Project | None = None, slug: str | None = None
+) -> Prompt:
     """Fetch a prompt by pk or project + slug. Raises Http404 / PermissionDenied."""
     qs = Prompt.objects.select_related("project")
     prompt = qs.filter(pk=pk).first() if pk is not None else qs.filter(project=project, slug=slug).first()
@@ -48,3 +49,24 @@ def prompt_version_resolve(
     if pointer is None:
         raise LookupError(f'Prompt "{slug}" has no label "{name}".')
     return pointer.version
+
+
+def prompt_version_get(*, prompt: Prompt, version: int | None = None, label: str | None = None) -> PromptVersion:
+    """The version of an already accessed ``prompt`` by number or by label;
+    the latest when neither is given. Never falls back: an unknown label or
+    version raises ``LookupError`` naming it (also when the prompt has no
+    version yet)."""
+    if version is not None:
+        found = prompt.versions.filter(version=version).first()
+        if found is None:
+            raise LookupError(f'Prompt "{prompt.slug}" has no version {version}.')
+        return found
+    if label is not None:
+        pointer = prompt.labels.select_related("version").filter(name=label).first()
+        if pointer is None:
+            raise LookupError(f'Prompt "{prompt.slug}" has no label "{label}".')
+        return pointer.version
+    latest = prompt.versions.order_by("-version").first()
+    if latest is None:
+        raise LookupError(f'Prompt "{prompt.slug}" has no version yet.')
+    return latest

@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(workspace_api)),
     path("api/v1/", include("agents.api.urls")),
+    path("api/v1/", include("prompts.api.urls")),
     path("", include("studio.workspace.urls")),
     path("", include("traces.endpoints.urls")),
     path("", include("agents.urls")),

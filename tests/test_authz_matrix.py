@@ -77,6 +77,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from agents.models import McpServer, Run, RunEvent, RunStatus, Step, StepStatus, Workflow, WorkflowVersion
+from prompts.services import prompt_create, prompt_label_move, prompt_version_commit
 from studio.crypto import secret_create
 from studio.models import ROLE_RANK, ApiKey, Membership, Project, Role, role_allows
 from studio.workspace.services import invitation_create
@@ -201,6 +202,15 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-traces-ingest": Route(
         "run", data={"workflow": {"project": "{project}", "slug": "{workflow}"}, "status": "succeeded"}
     ),
+    "api-prompts": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
+    "api-prompt": Route("read", query={"label": "production"}),
+    "api-prompt-versions": Route(
+        {"GET": "read", "POST": "edit"},
+        data={"messages": [{"role": "user", "content": "Hi {{ name }}"}], "variables": ["name"]},
+    ),
+    "api-prompt-label": Route({"PUT": "edit"}, data={"version": 1}),  # staging; production needs admin (below)
+    "api-prompt-label-history": "read",
+    "api-prompt-render": Route("read", data={"label": "production", "variables": {"name": "Ada"}}),
     # the admin console: site operators only (patterns match route names with fnmatch)
     # (a superuser may get 403 where a model is read-only, 404 where nothing is to be found)
     "admin:login": "public",
@@ -239,6 +249,8 @@ KWARG_DEFAULTS = {
     "key_id": "key_pk",
     "secret_id": "secret_pk",
     "endpoint_id": "endpoint_pk",
+    "prompt_slug": "prompt_slug",
+    "label_name": "label_name",
     "server_id": "mcp_server_pk",
     "invitation_id": "invitation_pk",
     "token": "invitation_token",
@@ -318,6 +330,8 @@ class Side:
     secret_pk: int = 0
     endpoint_pk: int = 0
     mcp_server_pk: int = 0
+    prompt_slug: str = "greeting"  # version 1, labels production and staging
+    label_name: str = "staging"
     invitation_pk: int = 0
     invitation_token: str = ""
     audit_format: str = "csv"
@@ -436,6 +450,12 @@ def build_side(slug: str, owner: Any) -> Side:
     side.mcp_server_pk = McpServer.objects.create(
         project=project, slug="tools", name="Tools", url="http://127.0.0.1:9/mcp", timeout_s=1
     ).pk
+    prompt = prompt_create(project=project, user=owner, name="Greeting", slug=side.prompt_slug)
+    greeting = prompt_version_commit(
+        prompt=prompt, user=owner, messages=[{"role": "user", "content": "Hi {{ name }}"}], variables=["name"]
+    )
+    for label in ("production", side.label_name):
+        prompt_label_move(prompt=prompt, label=label, version=greeting, user=owner)
     return side
 
 
