@@ -30,5 +30,6 @@ urlpatterns = [
     path("api/v1/", include("prompts.api.urls")),
     path("", include("studio.workspace.urls")),
     path("", include("traces.endpoints.urls")),
+    path("", include("prompts.urls")),
     path("", include("agents.urls")),
 ]

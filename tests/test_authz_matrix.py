@@ -174,6 +174,10 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "editor-step": "read",
     "editor-rerun": "run",
     "editor-approval": Route("run", data={"approved": "on"}),
+    "prompt-list": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
+    "prompt-detail": "read",
+    "prompt-version-new": Route("edit", data={"user": "Hi {{ name }}", "variables": "name"}),
+    "prompt-label-move": Route("edit", data={"label": "staging", "version": "1", "expected_version": "1"}),
     # REST API (JSON bodies)
     "api-run-create": Route("run", data={"inputs": {"question": "Why?"}}),
     "api-run-list": "read",

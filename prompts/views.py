@@ -1,0 +1,151 @@
+"""Prompt registry pages: the list (labels → versions, search, create) and a prompt's page
+(versions, label history, commit a version, promote by moving a label).
+
+Viewers read; editors create prompts, commit versions and move labels;
+admins and owners move protected labels (the services decide). Every
+prompt is fetched with ``access_prompt`` inside the already-accessed project.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from prompts import services as svc
+from prompts.models import Prompt
+from prompts.selectors import access_prompt, prompts_visible
+from studio.selectors import access_project, has_project_perm
+from studio.workspace.views import page
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def prompt_list(request: HttpRequest, project_slug: str) -> HttpResponse:
+    """GET: the prompts (``?q=`` searches name and slug) with what each label points at. POST: create one."""
+    project = access_project(
+        user=request.user, slug=project_slug, perm="change" if request.method == "POST" else "view"
+    )
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            prompt = svc.prompt_create(
+                project=project,
+                user=request.user,
+                name=request.POST.get("name", ""),
+                slug=request.POST.get("slug") or None,
+                description=request.POST.get("description", ""),
+            )
+        except svc.PromptError as exc:
+            errors = {exc.field or "form": exc.message}
+        else:
+            messages.success(request, f"Prompt {prompt.name} created. Commit its first version.")
+            return redirect("prompt-detail", project_slug=project.slug, prompt_slug=prompt.slug)
+    q = request.GET.get("q", "").strip()
+    qs = prompts_visible(user=request.user, project=project).prefetch_related("labels__version").order_by("name")
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(slug__icontains=q))
+    context = {
+        "project": project,
+        "prompts": qs,
+        "q": q,
+        "errors": errors,
+        "values": request.POST,
+        "can_edit": has_project_perm(request.user, project, "change"),
+    }
+    return page(request, "prompts/prompt_list.html", context, status=400 if errors else 200)
+
+
+def _detail(
+    request: HttpRequest, prompt: Prompt, *, status: int = 200, errors: dict[str, str] | None = None, values: Any = None
+) -> HttpResponse:
+    versions = list(prompt.versions.select_related("created_by"))
+    latest = versions[0] if versions else None
+    context = {
+        "project": prompt.project,
+        "prompt": prompt,
+        "versions": versions,
+        "labels": prompt.labels.select_related("version").order_by("name"),
+        "moves": prompt.label_moves.select_related("from_version", "to_version", "moved_by")[:100],
+        "can_edit": has_project_perm(request.user, prompt.project, "change"),
+        "can_move_protected": has_project_perm(request.user, prompt.project, "manage"),
+        "protected": sorted(svc.PROTECTED_LABELS),
+        "errors": errors or {},
+        "values": values or _version_values(latest),
+    }
+    return page(request, "prompts/prompt_detail.html", context, status=status)
+
+
+def _version_values(version: Any) -> dict[str, str]:
+    if version is None:
+        return {"system": "", "user": "", "variables": ""}
+    by_role = {m["role"]: m["content"] for m in version.messages}
+    return {
+        "system": by_role.get("system", ""),
+        "user": by_role.get("user", ""),
+        "variables": ", ".join(version.variables),
+    }
+
+
+@login_required
+@require_http_methods(["GET"])
+def prompt_detail(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
+    """Versions (messages, variables, commit message, author), labels and their history."""
+    project = access_project(user=request.user, slug=project_slug)
+    return _detail(request, access_prompt(user=request.user, project=project, slug=prompt_slug))
+
+
+@login_required
+@require_POST
+def prompt_version_new(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
+    """Commit the next version from the form's system and user messages and variables."""
+    project = access_project(user=request.user, slug=project_slug)
+    prompt = access_prompt(user=request.user, project=project, slug=prompt_slug, perm="change")
+    post = request.POST
+    chat = [{"role": role, "content": post.get(role, "")} for role in ("system", "user") if post.get(role, "").strip()]
+    variables = [v.strip() for v in post.get("variables", "").split(",") if v.strip()]
+    try:
+        version = svc.prompt_version_commit(
+            prompt=prompt,
+            user=request.user,
+            messages=chat,
+            variables=variables,
+            commit_message=post.get("commit_message", "")[:500],
+        )
+    except svc.PromptError as exc:
+        return _detail(request, prompt, status=400, errors={"version": exc.message}, values=post)
+    messages.success(request, f"Committed version {version.version}.")
+    return redirect("prompt-detail", project_slug=project.slug, prompt_slug=prompt.slug)
+
+
+@login_required
+@require_POST
+def prompt_label_move(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
+    """Move (or create) a label: ``label``, ``version`` and ``expected_version`` (what the page showed)."""
+    project = access_project(user=request.user, slug=project_slug)
+    prompt = access_prompt(user=request.user, project=project, slug=prompt_slug, perm="change")
+    label = request.POST.get("label", "").strip()
+    number, expected = request.POST.get("version", ""), request.POST.get("expected_version", "")
+    target = prompt.versions.filter(version=int(number)).first() if number.isdigit() else None
+    if target is None:
+        return _detail(request, prompt, status=400, errors={"label": f"No version {number or '(none)'}."})
+    try:
+        svc.prompt_label_move(
+            prompt=prompt,
+            label=label,
+            version=target,
+            user=request.user,
+            expected_version=int(expected) if expected.isdigit() else None,
+        )
+    except svc.PromptError as exc:
+        return _detail(request, prompt, status=exc.status_code, errors={"label": exc.message})
+    except PermissionDenied as exc:
+        return _detail(request, prompt, status=403, errors={"label": str(exc)})
+    messages.success(request, f'Label "{label}" now points at version {target.version}.')
+    return redirect("prompt-detail", project_slug=project.slug, prompt_slug=prompt.slug)
