@@ -7,6 +7,7 @@ from prompts import views
 urlpatterns = [
     path("p/<slug:project_slug>/prompts/", views.prompt_list, name="prompt-list"),
     path("p/<slug:project_slug>/prompts/<slug:prompt_slug>/", views.prompt_detail, name="prompt-detail"),
+    path("p/<slug:project_slug>/prompts/<slug:prompt_slug>/diff/", views.prompt_diff, name="prompt-diff"),
     path(
         "p/<slug:project_slug>/prompts/<slug:prompt_slug>/versions/",
         views.prompt_version_new,

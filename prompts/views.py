@@ -14,11 +14,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from prompts import services as svc
+from prompts.diff import messages_diff
 from prompts.models import Prompt
 from prompts.selectors import access_prompt, prompts_visible
 from studio.selectors import access_project, has_project_perm
@@ -99,6 +100,33 @@ def prompt_detail(request: HttpRequest, project_slug: str, prompt_slug: str) -> 
     """Versions (messages, variables, commit message, author), labels and their history."""
     project = access_project(user=request.user, slug=project_slug)
     return _detail(request, access_prompt(user=request.user, project=project, slug=prompt_slug))
+
+
+@login_required
+@require_http_methods(["GET"])
+def prompt_diff(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
+    """Word-level diff of version ``?a=`` (old) and ``?b=`` (new); defaults: the two latest versions."""
+    project = access_project(user=request.user, slug=project_slug)
+    prompt = access_prompt(user=request.user, project=project, slug=prompt_slug)
+    numbers = list(prompt.versions.values_list("version", flat=True))  # newest first
+    a, b = request.GET.get("a", ""), request.GET.get("b", "")
+    old_n = int(a) if a.isdigit() else (numbers[1] if len(numbers) > 1 else None)
+    new_n = int(b) if b.isdigit() else (numbers[0] if numbers else None)
+    old = prompt.versions.filter(version=old_n).first()
+    new = prompt.versions.filter(version=new_n).first()
+    if old is None or new is None:
+        raise Http404("No such version.")
+    context = {
+        "project": project,
+        "prompt": prompt,
+        "old": old,
+        "new": new,
+        "numbers": numbers,
+        "diff": messages_diff(old.messages, new.messages),
+        "variables_removed": [v for v in old.variables if v not in new.variables],
+        "variables_added": [v for v in new.variables if v not in old.variables],
+    }
+    return page(request, "prompts/prompt_diff.html", context)
 
 
 @login_required

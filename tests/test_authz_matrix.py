@@ -176,6 +176,7 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "editor-approval": Route("run", data={"approved": "on"}),
     "prompt-list": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
     "prompt-detail": "read",
+    "prompt-diff": Route("read", query={"a": "1", "b": "1"}),
     "prompt-version-new": Route("edit", data={"user": "Hi {{ name }}", "variables": "name"}),
     "prompt-label-move": Route("edit", data={"label": "staging", "version": "1", "expected_version": "1"}),
     # REST API (JSON bodies)
