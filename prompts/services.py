@@ -238,7 +238,15 @@ def prompt_label_move(
             field="expected_version",
         )
     if pointer is None:
-        pointer = PromptLabel.objects.create(prompt=prompt, name=label, version=version)
+        try:
+            with transaction.atomic():
+                pointer = PromptLabel.objects.create(prompt=prompt, name=label, version=version)
+        except IntegrityError:  # another request created the label since we looked
+            raise PromptConflictError(
+                f'Label "{label}" was just created by someone else: reload and retry.',
+                code="stale_label",
+                field="expected_version",
+            ) from None
     else:
         pointer.version = version
         pointer.save(update_fields=["version", "updated_at"])
