@@ -316,6 +316,9 @@ def test_supported_templates_export_completely_and_are_ruff_clean(
     source = export_python(workflow=workflow)
     compile(source, f"{slug}.py", "exec")
     assert "NotImplementedError" not in source
+    endpoints = ast.literal_eval(source.split("ENDPOINTS: dict[str, dict[str, Any]] = ")[1].split("\n\n")[0])
+    # The test endpoint's pinned params travel with the script: its runs under test are deterministic too.
+    assert endpoints["local"]["params"] == {"temperature": 0, "seed": 1234}
     assert imported_modules(source) - STDLIB <= ALLOWED_THIRD_PARTY
     script = tmp_path / "script.py"
     script.write_text(source)
