@@ -34,7 +34,8 @@ import yaml
 
 from agents.models import Workflow
 from agents.services.workflows import check_graph_shape, normalize_graph, workflow_create
-from studio.lib.documents import MAX_DEPTH, DocumentTooDeep, check_depth, loads_json
+from studio.lib.documents import MAX_DEPTH, DocumentTooDeep, check_depth
+from studio.lib.jsonsafe import MAX_BUDGET_USD, MAX_POSITIVE_INT, JsonValueError, json_problem, loads_strict
 from studio.models import Project
 
 EXPORT_SCHEMA = 1
@@ -203,9 +204,11 @@ def parse_document(text: str | bytes, *, fmt: str | None = None) -> Any:
     stripped = text.lstrip()
     if fmt == "json" or (fmt is None and stripped[:1] in "{["):
         try:
-            return loads_json(text)
-        except DocumentTooDeep as exc:
-            raise InterchangeError(str(exc), [{"path": "", "message": str(exc)}]) from None
+            return loads_strict(text)  # no NaN, lone surrogates, overflowing numbers or over-deep nesting
+        except JsonValueError as exc:
+            raise InterchangeError(
+                f"{exc.path or 'The document'} {exc.message}.", [{"path": exc.path, "message": exc.message}]
+            ) from None
         except json.JSONDecodeError as exc:
             if fmt == "json":
                 raise InterchangeError(
@@ -292,15 +295,28 @@ def check_document(doc: Any) -> tuple[dict[str, Any], list[str]]:
             not isinstance(value, int)
             or isinstance(value, bool)
             or value < 0
+            or value > MAX_POSITIVE_INT
             or (key == "max_concurrency" and value < 1)
         ):
-            errors.append({"path": f"workflow.settings.{key}", "message": "must be a positive integer"})
+            errors.append(
+                {"path": f"workflow.settings.{key}", "message": f"must be a positive integer up to {MAX_POSITIVE_INT}"}
+            )
     if settings.get("budget_usd") is not None:
         try:
-            if Decimal(str(settings["budget_usd"])) < 0:
+            budget = Decimal(str(settings["budget_usd"]))
+            if not budget.is_finite() or not 0 <= budget <= Decimal(MAX_BUDGET_USD) or budget != round(budget, 6):
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
-            errors.append({"path": "workflow.settings.budget_usd", "message": "must be a non-negative number"})
+            errors.append(
+                {
+                    "path": "workflow.settings.budget_usd",
+                    "message": f"must be a number from 0 to {MAX_BUDGET_USD} with at most 6 decimals",
+                }
+            )
+    for key in ("name", "slug", "description"):
+        bad = json_problem(meta.get(key), path=f"workflow.{key}")
+        if bad is not None:
+            errors.append({"path": bad.path, "message": bad.message})
     graph = doc.get("graph")
     for issue in check_graph_shape(graph):
         errors.append({"path": "graph" + (f".{issue.path}" if issue.path else ""), "message": issue.message})

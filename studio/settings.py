@@ -16,12 +16,15 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 
-from studio.lib.keys import load_or_create_key
+from studio.lib.keys import ensure_private_dir, ensure_private_file, load_or_create_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("STUDIO_DATA_DIR", BASE_DIR / "var"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# The data folder holds the SQLite database (sessions included) and generated keys: owner only.
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+ensure_private_dir(DATA_DIR)
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -38,7 +41,8 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or load_or_create_key(DATA_DIR / "secret_key", kind="django")
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+# "testserver" (Django's test client) is added by tests/settings.py only.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 # Fernet keys for secrets at rest: the first encrypts, all decrypt (rotation).
@@ -65,6 +69,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "django_htmx",
+    "axes",
+    "drf_spectacular_sidecar",
     "studio",
     "traces",
     "prompts",
@@ -80,7 +86,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into a 429 page
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -108,13 +116,14 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "studio.sqlite3",
+            "NAME": ensure_private_file(DATA_DIR / "studio.sqlite3"),  # 0600; SQLite's journals inherit it
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    "studio.auth_backends.LoginThrottleBackend",  # first: refuses a locked-out username/IP before any password check
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -155,6 +164,54 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the body's hx-headers, not the cookie
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# One switch for a deployment served over HTTPS: HSTS, redirect to https, cookies sent over https only.
+# Behind a TLS-terminating proxy also set STUDIO_PROXY_SSL_HEADER=1 (trusts X-Forwarded-Proto: https).
+STUDIO_HTTPS = env_bool("STUDIO_HTTPS", False)
+if STUDIO_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("STUDIO_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STUDIO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("STUDIO_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes talk plain HTTP inside the cluster
+if env_bool("STUDIO_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts only from our static files (or with the request's nonce);
+# inline styles stay allowed (the canvas and htmx set them); no plugins, no framing, forms post to us only.
+# 'self' also covers same-origin websockets (CSP level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+
+# Login throttling (django-axes): the login page, the admin login and bearer API keys.
+# A username is locked after AXES_FAILURE_LIMIT failures from one IP address; bad API keys count per IP.
+# Unlock: `python manage.py axes_reset_username <name>`, `axes_reset_ip <ip>`, `axes_reset` (all).
+AXES_ENABLED = env_bool("STUDIO_AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("STUDIO_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = float(os.environ.get("STUDIO_LOGIN_COOLOFF_HOURS", "1"))  # hours; 0 = until an admin resets
+if not AXES_COOLOFF_TIME:
+    AXES_COOLOFF_TIME = None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "studio.views.lockout_response"  # JSON for /api/, a page otherwise
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_SENSITIVE_PARAMETERS = ["password", "api_key"]
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -190,14 +247,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "studio.api.errors.exception_handler",
-    # JSON bodies nested deeper than studio.lib.documents.MAX_DEPTH are a 400, not a RecursionError.
+    # JSON bodies: lone surrogates, NaN, overflowing numbers, nesting deeper than studio.lib.documents.MAX_DEPTH
+    # are a 400 naming the field, never a RecursionError or a stored value a page cannot show.
     "DEFAULT_PARSER_CLASSES": [
-        "studio.api.parsers.DepthLimitedJSONParser",
+        "studio.api.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "studio.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
@@ -206,8 +264,21 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Build, run and observe AI agent workflows.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "studio.models.Role"},
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's pinned static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Named enums for the choice sets several components share (`check --deploy` warns otherwise).
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "agents.models.RunStatus",
+        "StepStatusEnum": "agents.models.StepStatus",
+        "RoleEnum": "studio.models.Role",
+    },
 }
+# The largest request body read into memory: 5 MiB (workflow imports take up to 4 MiB); larger is a 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("STUDIO_MAX_BODY_BYTES", str(5 * 1024 * 1024)))
+# Deepest JSON nesting accepted in a request body (studio.api.parsers.StrictJSONParser).
+STUDIO_JSON_MAX_DEPTH = int(os.environ.get("STUDIO_JSON_MAX_DEPTH", "100"))
 
 # The local OpenAI-compatible model server started by `manage.py serve_model`.
 STUDIO_MODEL_HOST = os.environ.get("STUDIO_MODEL_HOST", "127.0.0.1")
@@ -249,5 +320,6 @@ LOGGING = {
         "httpcore": {"level": "INFO"},
         "openai": {"level": "INFO"},
         "mcp": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
     },
 }

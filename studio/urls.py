@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from studio import views
 from studio.workspace.urls import api_urlpatterns as workspace_api
@@ -24,7 +24,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI from drf-spectacular-sidecar's static files; its init script is a separate file (CSP: no inline JS).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(workspace_api)),
     path("api/v1/", include("agents.api.urls")),
     path("api/v1/", include("prompts.api.urls")),
@@ -33,3 +34,5 @@ urlpatterns = [
     path("", include("prompts.urls")),
     path("", include("agents.urls")),
 ]
+
+handler400 = "studio.views.bad_request"  # JSON for /api/ (e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE)

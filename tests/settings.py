@@ -18,3 +18,5 @@ os.environ.setdefault("STUDIO_LOCAL_MODEL_PARAMS", '{"temperature": 0, "seed": 1
 from studio.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only
+
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # Django's test client; never outside tests  # noqa: F405

@@ -6,6 +6,7 @@ Every object is fetched through ``agents.selectors``; errors have the shape
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.http import Http404, StreamingHttpResponse
@@ -30,6 +31,7 @@ from agents.services.runs import (
     run_start,
 )
 from studio.api.errors import ApiError
+from studio.lib.jsonsafe import MAX_BUDGET_USD, MAX_POSITIVE_INT
 from studio.selectors import access_project
 
 
@@ -64,10 +66,12 @@ class RunDetailOut(RunOut):
 
 class RunStartIn(serializers.Serializer[Any]):
     inputs = serializers.DictField(default=dict)
-    version = serializers.IntegerField(required=False, min_value=1, help_text="Published version; latest if omitted")
+    version = serializers.IntegerField(required=False, min_value=1, max_value=MAX_POSITIVE_INT,
+                                       help_text="Published version; latest if omitted")
     draft = serializers.BooleanField(default=False, help_text="Run the draft instead of a published version")
-    budget_tokens = serializers.IntegerField(required=False, min_value=1)
-    budget_usd = serializers.DecimalField(required=False, max_digits=12, decimal_places=6, min_value=0)
+    budget_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_POSITIVE_INT)
+    budget_usd = serializers.DecimalField(required=False, max_digits=12, decimal_places=6, min_value=0,
+                                          max_value=Decimal(MAX_BUDGET_USD))
 
 
 class RerunIn(serializers.Serializer[Any]):

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from agents.models import Workflow, WorkflowVersion
+from studio.lib.jsonsafe import MAX_EPOCH_S, MAX_LATENCY_MS, MAX_POSITIVE_INT
 
 
 class GraphField(serializers.JSONField):
@@ -138,13 +139,15 @@ class PortsOut(serializers.Serializer):
 class WorkflowCreateIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=64, required=False, allow_blank=True)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     graph = GraphField(required=False, allow_null=True, default=None)
 
 
 class DraftSaveIn(serializers.Serializer):
     graph = GraphField()
-    base_revision = serializers.IntegerField(min_value=0, help_text="The draft_revision your copy is based on.")
+    base_revision = serializers.IntegerField(
+        min_value=0, max_value=MAX_POSITIVE_INT, help_text="The draft_revision your copy is based on."
+    )
 
 
 class ValidateIn(serializers.Serializer):
@@ -153,11 +156,13 @@ class ValidateIn(serializers.Serializer):
 
 class PublishIn(serializers.Serializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    base_revision = serializers.IntegerField(required=False, allow_null=True, default=None)
+    base_revision = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=MAX_POSITIVE_INT
+    )
 
 
 class RestoreIn(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_POSITIVE_INT)
 
 
 class TemplateUseIn(serializers.Serializer):
@@ -189,10 +194,14 @@ class TraceSpanIn(serializers.Serializer):
     model = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
     input = serializers.JSONField(required=False, default=dict)
     output = serializers.JSONField(required=False, default=dict)
-    input_tokens = serializers.IntegerField(min_value=0, required=False, default=0)
-    output_tokens = serializers.IntegerField(min_value=0, required=False, default=0)
-    latency_ms = serializers.FloatField(min_value=0, required=False, default=0)
-    started_at = serializers.FloatField(required=False, allow_null=True, default=None, help_text="epoch seconds")
+    input_tokens = serializers.IntegerField(min_value=0, max_value=MAX_POSITIVE_INT, required=False, default=0)
+    output_tokens = serializers.IntegerField(min_value=0, max_value=MAX_POSITIVE_INT, required=False, default=0)
+    latency_ms = serializers.FloatField(
+        min_value=0, max_value=MAX_LATENCY_MS, required=False, default=0, help_text="milliseconds (at most 30 days)"
+    )
+    started_at = serializers.FloatField(
+        min_value=0, max_value=MAX_EPOCH_S, required=False, allow_null=True, default=None, help_text="epoch seconds"
+    )
 
 
 class TraceIngestIn(serializers.Serializer):
@@ -201,7 +210,7 @@ class TraceIngestIn(serializers.Serializer):
     source = serializers.CharField(max_length=64, required=False, default="python-export")
     workflow = serializers.DictField(help_text='{"project": slug, "slug": workflow slug, "version": int|null}')
     status = serializers.ChoiceField(choices=["succeeded", "failed"], default="succeeded")
-    error = serializers.CharField(allow_blank=True, required=False, default="")
+    error = serializers.CharField(allow_blank=True, required=False, default="", max_length=10_000)
     inputs = serializers.JSONField(required=False, default=dict)
     outputs = serializers.JSONField(required=False, default=dict)
     steps = serializers.ListField(child=serializers.JSONField(), required=False, default=list, max_length=5000)

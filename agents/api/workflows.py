@@ -36,6 +36,7 @@ from agents.models import Workflow
 from agents.selectors import access_workflow, access_workflow_version, workflows_visible
 from agents.services import workflows as svc
 from studio.api.errors import ApiError
+from studio.lib.jsonsafe import positive_int
 from studio.selectors import access_project
 
 ERROR = OpenApiResponse(
@@ -237,9 +238,10 @@ def graph_of(*, user: Any, workflow: Workflow, ref: str) -> dict[str, Any]:
     """``ref`` is ``draft`` or a version number. Raises Http404 / ApiError."""
     if ref == "draft":
         return workflow.draft_graph
-    if not ref.isdigit():
-        raise ApiError(f"{ref!r} is neither 'draft' nor a version number.", code="invalid")
-    return access_workflow_version(user=user, workflow=workflow, version=int(ref)).graph
+    number = positive_int(ref)
+    if number is None:
+        raise ApiError(f"{ref[:40]!r} is neither 'draft' nor a version number.", code="invalid")
+    return access_workflow_version(user=user, workflow=workflow, version=number).graph
 
 
 class DiffView(APIView):
@@ -415,7 +417,7 @@ class ExportView(APIView):
         fmt = request.query_params.get("format", "json")
         ref = request.query_params.get("version", "draft")
         graph = graph_of(user=request.user, workflow=workflow, ref=ref)
-        version = int(ref) if ref.isdigit() else None
+        version = positive_int(ref)
         suffix = f"-v{version}" if version else ""
         if fmt == "python":
             from agents.export_python import export_python

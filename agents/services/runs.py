@@ -23,6 +23,7 @@ from agents.effects.transport import egress_allowed_hosts
 from agents.engine import GraphIssue, InputValidationError, check_inputs, validate_graph
 from agents.events import event_append
 from agents.models import Run, RunStatus, Workflow, WorkflowVersion
+from studio.lib.jsonsafe import json_problem
 from studio.services import audit_record
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,9 @@ def run_start(
         raise RunInputError(
             {(name or "__all__"): "; ".join(problems) for name, problems in exc.field_errors.items()}
         ) from exc
+    bad_value = json_problem(clean_inputs)  # lone surrogates, NaN, overflow: never stored (a page could not show it)
+    if bad_value is not None:
+        raise RunInputError({bad_value.path.split(".")[0].split("[")[0] or "__all__": bad_value.message})
     with transaction.atomic():
         run = Run.objects.create(
             project=workflow.project, workflow=workflow, version=version, graph=graph, inputs=clean_inputs,

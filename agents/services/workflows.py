@@ -28,6 +28,7 @@ from django.utils.text import slugify
 
 from agents.models import Workflow, WorkflowVersion, empty_graph
 from studio.lib.documents import DocumentTooDeep, check_depth
+from studio.lib.jsonsafe import MAX_POSITION, json_problem
 from studio.models import Project
 from studio.services import audit_record
 
@@ -159,6 +160,9 @@ def check_graph_shape(doc: Any) -> list[Issue]:
         check_depth(doc)
     except DocumentTooDeep as exc:
         return [Issue("too_deep", f"The graph is nested deeper than {exc.limit} levels.")]
+    bad_value = json_problem(doc)  # lone surrogates, NUL, NaN, overflowing numbers: never stored
+    if bad_value is not None:
+        return [Issue("bad_value", f"{bad_value.path or 'graph'} {bad_value.message}.", bad_value.path)]
     if doc.get("schema") != GRAPH_SCHEMA:
         issues.append(
             Issue("bad_schema", f"Unsupported graph schema {doc.get('schema')!r}; expected {GRAPH_SCHEMA}.", "schema")
@@ -203,6 +207,10 @@ def check_graph_shape(doc: Any) -> list[Issue]:
         ):
             issues.append(
                 Issue("bad_position", "Node position must be {x: number, y: number}.", f"{path}.position", node_id)
+            )
+        elif any(abs(position[k]) > MAX_POSITION for k in "xy"):
+            issues.append(
+                Issue("bad_position", f"Node position must be within ±{MAX_POSITION:g}.", f"{path}.position", node_id)
             )
     edge_ids: set[str] = set()
     for i, edge in enumerate(edges):

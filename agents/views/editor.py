@@ -30,6 +30,7 @@ from agents.selectors import access_run, access_workflow, access_workflow_versio
 from agents.services import workflows as svc
 from agents.services.diff import run_diff
 from studio.lib.documents import DocumentTooDeep, loads_json
+from studio.lib.jsonsafe import positive_int
 from studio.models import Project
 from studio.selectors import access_project, projects_visible, user_role
 
@@ -237,8 +238,8 @@ class InspectorForm:
                 pointer = data.get(f"{key}-pointer", "").strip()
                 if not slug:
                     config[name] = None
-                elif pointer.isdigit():
-                    config[name] = {"slug": slug, "version": int(pointer)}
+                elif positive_int(pointer) is not None:
+                    config[name] = {"slug": slug, "version": positive_int(pointer)}
                 else:
                     config[name] = {"slug": slug, "label": pointer or "production"}
             elif kind == "bool":
@@ -655,8 +656,8 @@ def editor_runs(request: HttpRequest, project_slug: str, workflow_slug: str) -> 
         runs = runs.filter(status=status)
     if version == "draft":
         runs = runs.filter(version__isnull=True)
-    elif version.isdigit():
-        runs = runs.filter(version__version=int(version))
+    elif positive_int(version) is not None:
+        runs = runs.filter(version__version=positive_int(version))
     if since:
         runs = runs.filter(created_at__date__gte=since)
     if until:
@@ -687,7 +688,7 @@ def editor_runs(request: HttpRequest, project_slug: str, workflow_slug: str) -> 
 def editor_run_diff(request: HttpRequest, project_slug: str, workflow_slug: str) -> HttpResponse:
     """Two runs side by side, node by node: status, outputs, tokens, cost and duration."""
     _project, workflow = _workflow(request, project_slug, workflow_slug)
-    ids = [int(x) for x in request.GET.getlist("run") if x.isdigit()][:2]
+    ids = [int(x) for x in request.GET.getlist("run") if positive_int(x, maximum=2**63 - 1) is not None][:2]
     if len(ids) != 2:
         return HttpResponse('<p class="muted">Tick two runs to compare them.</p>')
     run_a, run_b = (access_run(user=request.user, pk=pk) for pk in ids)
@@ -810,7 +811,7 @@ def workflow_history(request: HttpRequest, project_slug: str, workflow_slug: str
     def graph_for(ref: str) -> dict[str, Any]:
         if ref == "draft":
             return workflow.draft_graph
-        if not ref.isdigit():
+        if positive_int(ref) is None:
             raise Http404("Unknown version.")
         return access_workflow_version(user=request.user, workflow=workflow, version=int(ref)).graph
 
@@ -846,7 +847,7 @@ def workflow_restore(request: HttpRequest, project_slug: str, workflow_slug: str
     """Restore a version into the draft, then open the editor."""
     project, workflow = _workflow(request, project_slug, workflow_slug, perm="change")
     number = request.POST.get("version", "")
-    if not number.isdigit():
+    if positive_int(number) is None:
         raise Http404("Unknown version.")
     version = access_workflow_version(user=request.user, workflow=workflow, version=int(number))
     try:

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from studio.models import ApiKey
+from studio.views import LOCKOUT_MESSAGE
+
+#: What django-axes records for a failed bearer key: one pseudo-username, so failures count per IP address.
+API_KEY_CREDENTIALS = {"username": "(api key)"}
+
+
+class LockedOut(exceptions.APIException):
+    """429 ``locked_out``: this client address failed too many times (django-axes)."""
+
+    status_code = 429
+    default_detail = LOCKOUT_MESSAGE
+    default_code = "locked_out"
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -17,7 +32,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     On success ``request.auth`` is the :class:`ApiKey`; selectors cap the
     user's access to the key's project and role. Raises
-    ``AuthenticationFailed`` for an unknown, revoked or expired key.
+    ``AuthenticationFailed`` for an unknown, revoked or expired key — an
+    unknown one counted by django-axes against the client's IP address — and
+    :class:`LockedOut` (429 ``locked_out``) once that address is locked.
     """
 
     keyword = "Bearer"
@@ -29,8 +46,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = header[len(self.keyword) + 1 :].strip()
         if not raw.startswith("sk_"):
             return None
+        http_request = request._request
+        if settings.AXES_ENABLED and not AxesProxyHandler.is_allowed(http_request, API_KEY_CREDENTIALS):
+            raise LockedOut()
         key = ApiKey.objects.select_related("user", "project").filter(hashed_key=ApiKey.hash(raw)).first()
         if key is None or not key.user.is_active:
+            # Counted by django-axes per client IP address: after AXES_FAILURE_LIMIT failures every
+            # bearer key from that address is refused with 429 until the cool-off or `axes_reset_ip`.
+            user_login_failed.send(sender=type(self), credentials=API_KEY_CREDENTIALS, request=http_request)
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.", code="invalid_api_key")
         if key.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This API key was revoked.", code="revoked_api_key")
