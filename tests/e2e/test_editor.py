@@ -18,7 +18,7 @@ import pytest
 
 from agents.models import Run, RunStatus, Workflow
 from agents.services import workflows as svc
-from tests.fixtures.browser import ARTIFACTS, screenshot
+from tests.fixtures.browser import ARTIFACTS, screenshot, wait_js
 from tests.fixtures.services import ROOT, _test_env, _wait_until, free_port, stop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -110,7 +110,7 @@ def edge_count(page: Any) -> int:
 
 
 def wait_saved(page: Any) -> None:
-    page.wait_for_function("document.querySelector('#ed-save').dataset.state === 'saved'", timeout=15_000)
+    wait_js(page, "document.querySelector('#ed-save').dataset.state === 'saved'", timeout=15_000)
 
 
 def configure_agent(page: Any, node_id: str, label: str, instructions: str, output: str, description: str) -> None:
@@ -139,7 +139,7 @@ def test_build_research_brief_on_an_empty_canvas_publish_run_and_round_trip(
     workflow = svc.workflow_create(project=project, user=alice, name="Research brief")
     log_in(page, base)
     page.goto(f"{base}/p/acme/w/{workflow.slug}/edit/")
-    page.wait_for_function("window.studioEditor && window.studioEditor.ready")
+    wait_js(page, "window.studioEditor && window.studioEditor.ready")
     assert page.locator(".drawflow-node").count() == 0
     screenshot(page, "editor-empty")
 
@@ -210,7 +210,7 @@ def test_build_research_brief_on_an_empty_canvas_publish_run_and_round_trip(
     ]:
         before = edge_count(page)
         connect(page, source, output, target, input_)
-        page.wait_for_function(f"window.studioEditor.canvas.edges.size === {before + 1}", timeout=5_000)
+        wait_js(page, f"window.studioEditor.canvas.edges.size === {before + 1}", timeout=5_000)
 
     # An input port takes one edge: a second one is refused on the spot, with the reason.
     connect(page, "agent_1", 1, "llm_1", 1)
@@ -261,7 +261,8 @@ def test_build_research_brief_on_an_empty_canvas_publish_run_and_round_trip(
     page.locator('.drawflow-node[data-status="running"]').first.wait_for(timeout=120_000)
     screenshot(page, "editor-run-live")
     try:
-        page.wait_for_function(
+        wait_js(
+            page,
             "Array.from(document.querySelectorAll('.drawflow-node')).every(n => n.dataset.status === 'succeeded')",
             timeout=300_000,
         )
@@ -289,10 +290,10 @@ def test_build_research_brief_on_an_empty_canvas_publish_run_and_round_trip(
     # --- Undo a deletion
     node(page, "agent_2").locator(".sn-title").click()
     page.keyboard.press("Delete")
-    page.wait_for_function("!window.studioEditor.canvas.nodes.has('agent_2')")
+    wait_js(page, "!window.studioEditor.canvas.nodes.has('agent_2')")
     assert edge_count(page) == 6
     page.keyboard.press("Control+z")
-    page.wait_for_function("window.studioEditor.canvas.nodes.has('agent_2')")
+    wait_js(page, "window.studioEditor.canvas.nodes.has('agent_2')")
     assert edge_count(page) == 8
     assert node(page, "agent_2").count() == 1
     wait_saved(page)
@@ -310,7 +311,7 @@ def test_build_research_brief_on_an_empty_canvas_publish_run_and_round_trip(
         files=[{"name": "research-brief.json", "mimeType": "application/json", "buffer": exported.body()}],
     )
     page.wait_for_url(f"{base}/p/acme/w/research-brief-2/edit/", timeout=15_000)
-    page.wait_for_function("window.studioEditor && window.studioEditor.ready")
+    wait_js(page, "window.studioEditor && window.studioEditor.ready")
     assert page.locator(".drawflow-node").count() == 6
     assert edge_count(page) == 8
     copy = Workflow.objects.get(project=project, slug="research-brief-2")
@@ -330,7 +331,7 @@ def test_a_stale_draft_save_is_refused_and_the_conflict_is_shown(
     workflow = svc.workflow_create(project=project, user=alice, name="Shared draft")
     log_in(page, editor_server)
     page.goto(f"{editor_server}/p/acme/w/{workflow.slug}/edit/")
-    page.wait_for_function("window.studioEditor && window.studioEditor.ready")
+    wait_js(page, "window.studioEditor && window.studioEditor.ready")
     # Somebody else saves the draft meanwhile.
     svc.workflow_draft_save(
         workflow=workflow,
@@ -349,7 +350,7 @@ def test_a_stale_draft_save_is_refused_and_the_conflict_is_shown(
     assert [n["id"] for n in workflow.draft_graph["nodes"]] == ["theirs"]
     screenshot(page, "editor-conflict")
     page.click("#btn-conflict-load")
-    page.wait_for_function("window.studioEditor.canvas.nodes.has('theirs')")
+    wait_js(page, "window.studioEditor.canvas.nodes.has('theirs')")
     assert page.locator("#ed-conflict").is_hidden()
 
 
@@ -359,7 +360,7 @@ def test_viewer_gets_a_read_only_canvas(page: Any, editor_server: str, project: 
     workflow = svc.workflow_create(project=project, user=alice, name="Read only", graph=research_graph())
     log_in(page, editor_server, "bob")
     page.goto(f"{editor_server}/p/acme/w/{workflow.slug}/edit/")
-    page.wait_for_function("window.studioEditor && window.studioEditor.ready")
+    wait_js(page, "window.studioEditor && window.studioEditor.ready")
     assert page.locator("#ed-palette").is_hidden()
     assert page.locator("#btn-publish").count() == 0
     assert page.locator("#ed-save").get_attribute("data-state") == "readonly"
@@ -376,7 +377,7 @@ def test_templates_gallery_and_use_template(page: Any, editor_server: str, proje
     first = templates[0]
     page.locator(f"#tpl-{first.slug} button").click()
     page.wait_for_url(f"{editor_server}/p/acme/w/**/edit/")
-    page.wait_for_function("window.studioEditor && window.studioEditor.ready")
+    wait_js(page, "window.studioEditor && window.studioEditor.ready")
     assert page.locator(".drawflow-node").count() == first.node_count
 
 
@@ -419,7 +420,7 @@ def test_300_nodes_load_move_and_undo(page: Any, editor_server: str, project: An
     log_in(page, editor_server)
     started = time.monotonic()
     page.goto(f"{editor_server}/p/acme/w/{workflow.slug}/edit/")
-    page.wait_for_function("window.studioEditor && window.studioEditor.ready")
+    wait_js(page, "window.studioEditor && window.studioEditor.ready")
     loaded_ms = (time.monotonic() - started) * 1000
     assert page.locator(".drawflow-node").count() == 300
     assert page.locator(".connection").count() == 299
@@ -504,7 +505,7 @@ def test_multi_select_copy_paste_type_refusal_and_help(page: Any, editor_server:
     workflow = svc.workflow_create(project=project, user=alice, name="Interactions", graph=graph)
     log_in(page, editor_server)
     page.goto(f"{editor_server}/p/acme/w/{workflow.slug}/edit/")
-    page.wait_for_function("window.studioEditor && window.studioEditor.ready")
+    wait_js(page, "window.studioEditor && window.studioEditor.ready")
 
     # An int output into a str input is refused on the spot, with the reason.
     before = edge_count(page)
@@ -519,17 +520,17 @@ def test_multi_select_copy_paste_type_refusal_and_help(page: Any, editor_server:
     assert page.evaluate("window.studioEditor.canvas.selection.size") == 2
     page.keyboard.press("Control+c")
     page.keyboard.press("Control+v")
-    page.wait_for_function("window.studioEditor.canvas.nodes.size === 6")
+    wait_js(page, "window.studioEditor.canvas.nodes.size === 6")
     assert edge_count(page) == before + 1
     assert page.evaluate("window.studioEditor.canvas.selection.size") == 2
 
     # Delete the pasted pair, undo, redo.
     page.keyboard.press("Delete")
-    page.wait_for_function("window.studioEditor.canvas.nodes.size === 4")
+    wait_js(page, "window.studioEditor.canvas.nodes.size === 4")
     page.keyboard.press("Control+z")
-    page.wait_for_function("window.studioEditor.canvas.nodes.size === 6")
+    wait_js(page, "window.studioEditor.canvas.nodes.size === 6")
     page.keyboard.press("Control+y")
-    page.wait_for_function("window.studioEditor.canvas.nodes.size === 4")
+    wait_js(page, "window.studioEditor.canvas.nodes.size === 4")
     wait_saved(page)
     workflow.refresh_from_db()
     assert len(workflow.draft_graph["nodes"]) == 4

@@ -93,7 +93,9 @@ def test_logged_in_pages_have_no_inline_scripts_or_handlers(alice: Any, project:
     Workflow.objects.create(project=project, slug="qa", name="QA", draft_graph=demo_graph("question-answering"))
     client = Client()
     client.force_login(alice)
-    for url in ("/p/acme/", "/p/acme/w/qa/", "/p/acme/w/qa/edit/", "/p/acme/w/qa/history/", "/templates/"):
+    pages = ["/p/acme/", "/p/acme/w/qa/", "/p/acme/w/qa/edit/", "/p/acme/w/qa/history/", "/templates/"]
+    pages += [f"/p/acme/settings/{tab}" for tab in ("", "members/", "keys/", "secrets/")]
+    for url in pages:
         response = client.get(url)
         assert response.status_code == 200, url
         assert "script-src" in response["Content-Security-Policy"]

@@ -9,7 +9,7 @@
   1,000-deep nesting, ``http:/x`` URLs, huge strings) are sent to every
   POST/PUT route, as the whole body and as the value of each field.
 
-Budget: ``STUDIO_FUZZ_EXAMPLES`` examples per operation and mode (default 6;
+Budget: ``STUDIO_FUZZ_EXAMPLES`` examples per operation and mode (default 4;
 the whole file takes about a minute on 2 cores, deadline off). Every
 response must be < 500.
 """
@@ -28,10 +28,10 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
 
 from agents.models import Run, RunStatus, Workflow, WorkflowVersion
-from studio.models import ApiKey, Project, Role
-from tests.conftest import demo_graph
+from studio.models import ApiKey, Membership, Project, Role
+from tests.conftest import UserFactory, demo_graph
 
-EXAMPLES = int(os.environ.get("STUDIO_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("STUDIO_FUZZ_EXAMPLES", "4"))
 #: Operations that never end on their own for a live run; the fixture's run is finished, so they return at once.
 STREAMING = {"/api/v1/runs/{run_id}/events"}
 
@@ -54,6 +54,12 @@ def world(project: Project, alice: Any) -> dict[str, Any]:
     ApiKey.objects.create(
         project=project, name="fuzz", prefix=raw[:8], hashed_key=ApiKey.hash(raw), role=Role.OWNER, user=alice
     )
+    # Objects the fuzzer may delete or change freely (never the key it authenticates with, nor alice).
+    spare = ApiKey.generate()
+    spare_key = ApiKey.objects.create(
+        project=project, name="spare", prefix=spare[:8], hashed_key=ApiKey.hash(spare), role=Role.VIEWER, user=alice
+    )
+    spare_member = Membership.objects.create(project=project, user=UserFactory(username="dave"), role=Role.VIEWER)
     from agents.services.workflows import workflow_templates
 
     templates = workflow_templates()
@@ -69,6 +75,8 @@ def world(project: Project, alice: Any) -> dict[str, Any]:
             "run_id": run.pk,
             "other_id": run.pk,
             "node_id": "answerer",
+            "key_id": spare_key.pk,
+            "member_id": spare_member.pk,
             "slug": templates[0].slug if templates else "sequential",
         },
     }
