@@ -242,7 +242,7 @@ def test_hand_made_bad_documents_never_get_a_server_error(world: dict[str, Any])
             for field in fields
             for name, text in BAD_VALUES.items()
         ]
-        for kind in ("position", "long_label"):
+        for kind in ("bad_url", "position", "long_label"):
             graph = json.dumps(_bad_graph(kind))
             bodies.append((f"graph:{kind}", '{"graph": ' + graph + ', "base_revision": 1}'))
             bodies.append(
@@ -275,9 +275,6 @@ def test_a_bad_document_as_yaml_import_is_a_400(world: dict[str, Any]) -> None:
         assert 400 <= response.status_code < 500, (text[:80], response.status_code)
 
 
-@pytest.mark.xfail(
-    strict=False, reason="IndexError on 'http:/x' in the URL check: fixed by the engine hardening (issue 7, item 10)"
-)
 @pytest.mark.parametrize(
     ("method", "url", "wrap"),
     [
