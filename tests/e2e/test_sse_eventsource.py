@@ -8,6 +8,7 @@ from agents.models import Run, RunStatus, Workflow
 from agents.services.approvals import approval_decide
 from agents.services.runs import run_start, run_wait
 from tests.agents.effects.helpers import review_graph
+from tests.fixtures.browser import wait_js
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.worker]
 
@@ -41,12 +42,12 @@ def test_a_browser_eventsource_receives_the_run_events_as_they_happen(
         f"/api/v1/runs/{run.pk}/events",
     )
     # The run waits for an approval: the browser already has its events, while the run is not finished.
-    page.wait_for_function("window.__sse.some(e => e.type === 'run.waiting')", timeout=120_000)
+    wait_js(page, "window.__sse.some(e => e.type === 'run.waiting')", timeout=120_000)
     waiting = Run.objects.get(pk=run.pk)
     assert waiting.status == RunStatus.WAITING and waiting.finished_at is None
 
     approval_decide(run=waiting, node_id="review", approved=True, user=alice)
-    page.wait_for_function("window.__sse.some(e => e.type === 'run.finished')", timeout=120_000)
+    wait_js(page, "window.__sse.some(e => e.type === 'run.finished')", timeout=120_000)
     events = page.evaluate("window.__sse")
     assert run_wait(run.pk, timeout_s=60).status == RunStatus.SUCCEEDED
     ids = [e["id"] for e in events]
