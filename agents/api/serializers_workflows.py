@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from agents.models import Workflow, WorkflowVersion
@@ -79,6 +80,7 @@ class DraftSavedOut(serializers.Serializer):
     issues = IssueOut(many=True, help_text="Executability issues (not blocking for a draft).")
 
 
+@extend_schema_serializer(component_name="WorkflowVersionOut")  # prompts have a VersionOut too
 class VersionOut(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
 
@@ -90,6 +92,7 @@ class VersionOut(serializers.ModelSerializer):
         return obj.created_by.get_username() if obj.created_by else None
 
 
+@extend_schema_serializer(component_name="WorkflowVersionDetailOut")
 class VersionDetailOut(VersionOut):
     graph = GraphField()
 
