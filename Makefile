@@ -43,8 +43,14 @@ test-fast: install
 lint: install
 	$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(VENV)/bin/lint-imports && $(PY) -m mypy
 
-## Benchmarks: results printed and written to bench/results.json.
-bench: install
+## Benchmarks: results printed and written to bench/results.json (LangGraph, for one ratio, in var/bench-venv only).
+BENCH_VENV := var/bench-venv
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q -r bench/requirements.txt
+	touch $@
+
+bench: install $(BENCH_VENV)/.installed
 	bash scripts/ensure-services.sh
 	$(PY) -m bench
 

@@ -10,6 +10,8 @@ not stored: the final text arrives in ``step.finished``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
 import os
 import threading
@@ -17,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.db import connections, router, transaction
 from django.db.models import F
 
@@ -130,28 +133,36 @@ def _returning_supported(connection: Any) -> bool:
 
 
 def broadcast(run_id: int, message: dict[str, Any]) -> None:
-    """Send one event to the run's group. Never raises: clients replay what they miss."""
+    """Hand one event to the run's group and return at once. Never raises: clients replay what they miss.
+
+    The send happens on an event loop of its own (the ASGI server's in
+    quickstart, this process's sender loop otherwise), in call order; the
+    caller — typically a database thread running ``on_commit`` callbacks —
+    does not wait for Redis. A failed send is logged.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
     envelope = {"type": "run.event", "event": message}
     try:
-        loop = server_loop()
         if isinstance(layer, InMemoryChannelLayer):
+            loop = server_loop()
             if loop is None:
                 return  # no websocket can listen in this process
-            future = asyncio.run_coroutine_threadsafe(layer.group_send(run_group(run_id), envelope), loop)
-            if _on_loop(loop):
-                return
-            future.result(timeout=5)
-            return
-        # A persistent loop in a thread of its own: ``async_to_sync`` costs a fresh loop (or a hop to
-        # the caller's busy loop) and, with a fresh loop, a fresh Redis connection per event.
-        asyncio.run_coroutine_threadsafe(layer.group_send(run_group(run_id), envelope), _sender_loop()).result(
-            timeout=5
-        )
+        else:
+            # A persistent loop in a thread of its own: ``async_to_sync`` costs a fresh loop (or a hop to
+            # the caller's busy loop) and, with a fresh loop, a fresh Redis connection per event.
+            loop = _sender_loop()
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(run_group(run_id), envelope), loop)
     except Exception:
         log.warning("could not broadcast event %s of run %s", message.get("seq"), run_id, exc_info=True)
+        return
+    future.add_done_callback(functools.partial(_log_send_failure, run_id, message.get("seq")))
+
+
+def _log_send_failure(run_id: int, seq: Any, future: concurrent.futures.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("could not broadcast event %s of run %s", seq, run_id, exc_info=future.exception())
 
 
 async def abroadcast(run_id: int, message: dict[str, Any]) -> None:
@@ -175,6 +186,34 @@ async def abroadcast(run_id: int, message: dict[str, Any]) -> None:
         await layer.group_send(run_group(run_id), envelope)
     except Exception:
         log.warning("could not broadcast %s of run %s", message.get("type"), run_id, exc_info=True)
+
+
+async def alistening(run_id: int) -> bool:
+    """Whether anything in any process listens to the run's group right now (a websocket, an SSE stream).
+
+    The runtime streams model tokens only then. Redis pub/sub layer: ``PUBSUB
+    NUMSUB`` of the group's channel (each process with a subscriber counts
+    once); in-memory layer: the group's members. On any doubt (another
+    layer, an error) True: streaming when nobody listens only costs CPU.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    group = run_group(run_id)
+    try:
+        if isinstance(layer, InMemoryChannelLayer):
+            return bool(layer.groups.get(group))
+        if isinstance(layer, RedisPubSubChannelLayer):
+            # channels_redis 4.3 keeps the group's channel name and its connection private; pinned by version.
+            loop_layer = layer._get_layer()
+            channel = loop_layer._get_group_channel_name(group)
+            shard = loop_layer._get_shard(channel)
+            shard._ensure_redis()
+            counts = await shard._redis.pubsub_numsub(channel)
+            return any(int(count) > 0 for _, count in counts)
+    except Exception:
+        log.warning("could not tell whether run %s has listeners; assuming it has", run_id, exc_info=True)
+    return True
 
 
 _sender_lock = threading.Lock()

@@ -53,7 +53,7 @@ from agents.engine.protocols import (
     StepRecord,
     ToolCall,
 )
-from agents.events import Fenced, abroadcast, event_append, event_record, event_seq_next
+from agents.events import Fenced, abroadcast, alistening, event_append, event_record, event_seq_next
 from agents.models import Run, RunStatus, Step, StepStatus
 from agents.redaction import redact_step_record, run_redactor, wrap_effects
 from prompts.selectors import prompt_version_resolve
@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # dispatches of one run before it fails as worker_lost
 MAX_EXTRA_DB_THREADS = 4  # per executing run: threads (and connections) for the writes of parallel branches
+LISTENER_CHECK_S = 0.5  # how often a run asks whether anyone listens (to decide whether to stream tokens)
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -368,8 +369,24 @@ class GatewayLLMClient:
     trace_id: int | None
     steps: DjangoStepStore
     endpoints: dict[str, ModelEndpoint] = field(default_factory=dict)
+    _listening: bool = False
+    _listening_checked_at: float = float("-inf")
+
+    async def _someone_listens(self) -> bool:
+        """Whether the run has live listeners (asked at most every :data:`LISTENER_CHECK_S` seconds)."""
+        now = time.monotonic()
+        if now - self._listening_checked_at >= LISTENER_CHECK_S:
+            self._listening_checked_at = now
+            self._listening = await alistening(self.run_id)
+        return self._listening
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Call the model through the gateway; streamed (token events) only while someone watches the run.
+
+        Streaming costs CPU per chunk for nothing when no page or SSE client
+        listens; the answer is the same either way.
+        """
+        on_token = request.on_token if request.on_token is not None and await self._someone_listens() else None
         endpoint = await self._endpoint(request.endpoint)
         context = gateway.SpanContext(
             project_id=self.project_id, trace_id=self.trace_id, run_id=self.run_id,
@@ -380,7 +397,7 @@ class GatewayLLMClient:
             result = await gateway.complete(
                 endpoint=endpoint, messages=request.messages, schema=request.schema, tools=request.tools,
                 params=request.params, context=context, prompt_version_id=request.prompt_version_id,
-                on_token=request.on_token,
+                on_token=on_token,
             )
         except gateway.GatewayError as exc:
             raise LLMError(str(exc), transient=exc.transient, code=exc.code) from exc

@@ -6,13 +6,26 @@ duplicate or re-delivered message is harmless (the claim fails).
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_init
 
 from agents.dispatch import EXECUTE_RUN_TASK
 from agents.runtime import run_execute
 from agents.services.sweeper import runs_sweep
+from studio.lib.loops import run_in_worker_loop
+
+
+@worker_init.connect
+def preload_gateway(**_: Any) -> None:
+    """In the worker's master process, before the pool forks: import litellm and the openai SDK once.
+
+    Every pool child then inherits them instead of paying the import (seconds) on its first run.
+    """
+    from traces import gateway
+
+    gateway.preload()
 
 
 @shared_task(
@@ -25,7 +38,8 @@ from agents.services.sweeper import runs_sweep
 )
 def execute_run(run_id: int) -> str | None:
     """Execute run ``run_id`` on this worker (no-op if another attempt holds it)."""
-    return asyncio.run(run_execute(run_id))
+    # One event loop per worker process, reused by every run: its HTTP clients and Redis connection too.
+    return run_in_worker_loop(run_execute(run_id))
 
 
 @shared_task(name="agents.tasks.sweep_runs", ignore_result=True, time_limit=60)

@@ -6,15 +6,29 @@ against a server that takes 200 ms per call). It answers
 ``/v1/chat/completions`` with a JSON object that fits the requested schema
 (``response_format.schema`` or ``json_schema.schema``), or with plain text,
 and reports usage of 10 input and 5 output tokens.
+
+It keeps connections alive (HTTP/1.1) and queues up to
+:data:`LISTEN_BACKLOG` connections: with ``socketserver``'s default backlog
+of 5, a 20-branch burst lost connections (read errors, 1.2-1.4 s walls).
+``python -m bench.fixture_llm_server --delay 0.2`` serves from a process of
+its own (so its threads do not compete for the measured process's GIL) and
+prints its port.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+#: Pending connections the fixture's listening socket queues (``listen()`` backlog).
+LISTEN_BACKLOG = 512
 
 
 def sample_for(schema: dict[str, Any]) -> Any:
@@ -44,6 +58,8 @@ def make_server(delay_s: float, port: int = 0) -> ThreadingHTTPServer:
     """A server on 127.0.0.1 answering every chat completion after ``delay_s`` seconds."""
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: every response carries a Content-Length
+
         def log_message(self, *args: Any) -> None:
             return
 
@@ -60,21 +76,34 @@ def make_server(delay_s: float, port: int = 0) -> ThreadingHTTPServer:
             if body.get("stream"):
                 self._stream(body, content)
                 return
-            self._send({
-                "id": "chatcmpl-fixture", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model", "fixture"),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-            })
+            self._send(
+                {
+                    "id": "chatcmpl-fixture",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "fixture"),
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }
+            )
 
         def _stream(self, body: dict[str, Any], content: str) -> None:
             """Server-sent events as OpenAI streams them: one content chunk, a usage chunk, [DONE]."""
-            base = {"id": "chatcmpl-fixture", "object": "chat.completion.chunk", "created": int(time.time()),
-                    "model": body.get("model", "fixture")}
+            base = {
+                "id": "chatcmpl-fixture",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": body.get("model", "fixture"),
+            }
             chunks = [
-                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
-                                      "finish_reason": None}]},
+                {
+                    **base,
+                    "choices": [
+                        {"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": None}
+                    ],
+                },
                 {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                 {**base, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}},
             ]
@@ -94,7 +123,40 @@ def make_server(delay_s: float, port: int = 0) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        request_queue_size = LISTEN_BACKLOG
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def start_process(delay_s: float) -> tuple[subprocess.Popen[str], int]:
+    """The fixture in a child process answering after ``delay_s`` s: ``(process, port)``. Terminate it when done."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.fixture_llm_server", "--delay", str(delay_s)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.strip().isdigit():
+        proc.kill()
+        raise RuntimeError(f"the fixture server did not start: {line!r}")
+    return proc, int(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    args = parser.parse_args()
+    server = make_server(args.delay, args.port)
+    print(server.server_address[1], flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -73,7 +73,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from traces import recording
+from traces import openai_compat, recording
 from traces.errors import GatewayError, classify_exception
 from traces.models import ModelEndpoint
 from traces.pricing import price_call
@@ -119,6 +119,7 @@ __all__ = [
     "list_models",
     "litellm_token_prices",
     "preload",
+    "prepare",
 ]
 
 
@@ -180,6 +181,24 @@ DbRunner = Callable[..., Awaitable[Any]]
 db_runner: contextvars.ContextVar[DbRunner | None] = contextvars.ContextVar("gateway_db_runner", default=None)
 
 
+#: Takes a finished call's span instead of the gateway writing it: ``sink(call, prepared)``; see :func:`complete`.
+SpanSink = Callable[[recording.CallRecord, recording.Prepared | None], None]
+
+
+async def prepare(endpoint: ModelEndpoint, context: SpanContext) -> recording.Prepared:
+    """Check that calls to ``endpoint`` in ``context`` may go ahead; load the API key and the values to redact.
+
+    Pass the result to :func:`complete` as ``prepared`` for every call of the
+    same project, trace and redaction. Raises :class:`GatewayError` (see
+    :func:`traces.recording.prepare`).
+    """
+    return await _in_db_thread(recording.prepare, endpoint, context)  # type: ignore[no-any-return]
+
+
+async def _in_db_thread_if(needed: bool, fn: Callable[..., Any], *args: Any) -> Any:
+    return await _in_db_thread(fn, *args) if needed else fn(*args)
+
+
 async def _in_db_thread(fn: Callable[..., Any], *args: Any) -> Any:
     runner = db_runner.get()
     if runner is None:
@@ -215,8 +234,13 @@ def _litellm() -> Any:
 
 
 def preload() -> None:
-    """Import litellm now (2-4 s) instead of on the first call, e.g. at worker start."""
+    """Import litellm and the openai SDK now (2-4 s) instead of on the first call.
+
+    Called in the Celery master before it forks its pool (``agents.tasks``), so
+    no pool child pays the import.
+    """
     _litellm()
+    import openai  # noqa: F401 - imported for its side effect: loaded before the fork
 
 
 def litellm_token_prices(model: str) -> tuple[Decimal, Decimal, Decimal] | None:
@@ -263,8 +287,19 @@ async def complete(
     context: SpanContext,
     prompt_version_id: int | None = None,
     on_token: OnToken | None = None,
+    prepared: recording.Prepared | None = None,
+    span_sink: SpanSink | None = None,
 ) -> Completion:
     """Call ``endpoint`` once with OpenAI-style chat ``messages``; record a span.
+
+    ``prepared``: what :func:`prepare` returned for this endpoint and a
+    context of the same project, trace and redaction (a run prepares each
+    endpoint once, not once per call); the context is still checked.
+    ``span_sink``: instead of writing the span now, hand it to this callable
+    (success and failure alike); the caller writes it later, e.g. in the
+    transaction that commits the step, with
+    :func:`traces.recording.record_span`. ``Completion.span_id`` and
+    ``GatewayError.span_id`` are then 0/None.
 
     ``schema``: a JSON Schema the answer should match (see the module doc for
     how it is asked for and what ``parsed`` holds). ``tools``: OpenAI-style
@@ -284,7 +319,10 @@ async def complete(
     call = recording.CallRecord(endpoint=endpoint, context=context, prompt_version_id=prompt_version_id)
     call.raw_input = _raw_input(messages, schema, tools, params)
     try:
-        prepared = await _in_db_thread(recording.prepare, endpoint, context)
+        if prepared is None:
+            prepared = await _in_db_thread(recording.prepare, endpoint, context)
+        else:
+            await _in_db_thread_if(recording.needs_db_check(context), recording.check_context, endpoint, context)
         request = _build_request(endpoint, messages, schema, tools, params, prepared.api_key)
         if on_token is not None:
             request.update(stream=True, stream_options={"include_usage": True})
@@ -293,20 +331,22 @@ async def complete(
         call.mark_started()
         answer = await (_stream(request, on_token) if on_token else _once(request))
     except GatewayError as err:
-        await _record_failure(call, prepared, started, err, err.code)
+        await _record_failure(call, prepared, started, err, err.code, span_sink)
         raise
     except asyncio.CancelledError:
-        await asyncio.shield(_record_failure(call, prepared, started, "The call was cancelled.", "cancelled"))
+        failure = _record_failure(call, prepared, started, "The call was cancelled.", "cancelled", span_sink)
+        await asyncio.shield(failure)
         raise
     except _OnTokenFailed as failed:  # the caller's callback failed: record it, re-raise its own exception
         original = failed.original
-        await _record_failure(call, prepared, started, f"{type(original).__name__}: {original}", "callback_error")
+        message = f"{type(original).__name__}: {original}"
+        await _record_failure(call, prepared, started, message, "callback_error", span_sink)
         raise original from None
     except Exception as exc:  # a bug, not a model error: record it and let it through unchanged
-        await _record_failure(call, prepared, started, f"{type(exc).__name__}: {exc}", "internal_error")
+        await _record_failure(call, prepared, started, f"{type(exc).__name__}: {exc}", "internal_error", span_sink)
         raise
     latency_ms = (time.perf_counter() - started) * 1000
-    return await _finish(call, prepared, answer, schema, latency_ms)
+    return await _finish(call, prepared, answer, schema, latency_ms, span_sink)
 
 
 def _raw_input(
@@ -370,6 +410,12 @@ def _build_request(
 
 
 async def _once(request: dict[str, Any]) -> Answer:
+    if openai_compat.serves(request["model"]):
+        try:
+            response = await openai_compat.call_once(request)
+        except Exception as exc:
+            raise _classify_sdk_exception(exc, request) from exc
+        return answer_from_response(response, request, _count_tokens)
     litellm = _litellm()
     try:
         response = await litellm.acompletion(**request)
@@ -378,7 +424,16 @@ async def _once(request: dict[str, Any]) -> Answer:
     return answer_from_response(response, request, _count_tokens)
 
 
+def _classify_sdk_exception(exc: Exception, request: dict[str, Any]) -> GatewayError:
+    """A GatewayError for an exception of the ``openai`` SDK (or of building its client)."""
+    if type(exc).__name__ == "OpenAIError" and "api_key" in str(exc):  # no key given and no OPENAI_API_KEY
+        return GatewayError(f"No API key for the model {request['model']}: {exc}", transient=False, code="auth")
+    return classify_exception(exc, api_base=request.get("api_base", ""))
+
+
 async def _stream(request: dict[str, Any], on_token: OnToken) -> Answer:
+    if openai_compat.serves(request["model"]):
+        return await _stream_sdk(request, on_token)
     litellm = _litellm()
     api_base = request.get("api_base", "")
     try:
@@ -394,6 +449,36 @@ async def _stream(request: dict[str, Any], on_token: OnToken) -> Answer:
     answer = answer_from_response(response, request, _count_tokens)
     if not provider_reported_usage(stream):
         # LiteLLM filled usage in with token_counter; llama.cpp's server sends none when streaming.
+        answer.usage_estimated = True
+        answer.notes.append("usage estimated with litellm.token_counter (provider sent none while streaming)")
+    return answer
+
+
+async def _stream_sdk(request: dict[str, Any], on_token: OnToken) -> Answer:
+    """Stream through the ``openai`` SDK, assembling the answer once as chunks arrive."""
+
+    async def deliver(delta: str) -> None:
+        try:
+            await on_token(delta)
+        except Exception as exc:
+            raise _OnTokenFailed(exc) from exc
+
+    try:
+        stream = await openai_compat.open_stream(request)
+    except Exception as exc:
+        raise _classify_sdk_exception(exc, request) from exc
+    assembler = openai_compat.StreamAssembler()
+    try:
+        await openai_compat.consume_stream(stream, deliver, assembler)
+    except _OnTokenFailed:
+        raise
+    except Exception as exc:
+        raise _classify_sdk_exception(exc, request) from exc
+    finally:  # release the HTTP connection when the caller's callback or a cancel ends the stream early
+        await stream.close()
+    answer = assembler.answer()
+    if not assembler.reported_usage or (answer.input_tokens == 0 and answer.output_tokens == 0):
+        answer.input_tokens, answer.output_tokens = _count_tokens(request["model"], request["messages"], answer.text)
         answer.usage_estimated = True
         answer.notes.append("usage estimated with litellm.token_counter (provider sent none while streaming)")
     return answer
@@ -428,13 +513,19 @@ async def _finish(
     answer: Answer,
     schema: dict[str, Any] | None,
     latency_ms: float,
+    span_sink: SpanSink | None = None,
 ) -> Completion:
     parsed, parse_error = parse_json_output(answer.text) if schema is not None else (None, "")
     # No thread hop: pricing reads the endpoint row in hand and litellm's map, imported by the call itself.
     cost, source = price_call(call.endpoint, answer.input_tokens, answer.output_tokens, answer.cached_tokens)
     call.set_answer(answer, parsed=parsed, parse_error=parse_error, cost=cost, price_source=source)
     call.latency_ms = latency_ms
-    trace_id, span_id = await _in_db_thread(recording.record_span, call, prepared)
+    if span_sink is not None:
+        call.mark_ended()
+        span_sink(call, prepared)
+        trace_id, span_id = call.context.trace_id or 0, 0
+    else:
+        trace_id, span_id = await _in_db_thread(recording.record_span, call, prepared)
     return Completion(
         text=answer.text,
         parsed=parsed,
@@ -459,11 +550,16 @@ async def _record_failure(
     started: float,
     error: GatewayError | str,
     code: str,
+    span_sink: SpanSink | None = None,
 ) -> None:
     call.latency_ms = (time.perf_counter() - started) * 1000 if call.started_at else 0.0
     if isinstance(error, GatewayError):  # provider messages may quote a key
         error.message = redact_text(error.message, prepared.redact_values if prepared else call.context.redact)
     call.set_error(str(error), code)
+    if span_sink is not None:
+        call.mark_ended()
+        span_sink(call, prepared)
+        return
     try:
         _, span_id = await _in_db_thread(recording.record_span, call, prepared)
     except Exception:  # never hide the call's own error behind a recording failure

@@ -62,8 +62,14 @@ class CallRecord:
     error_code: str = ""
     raw_input: dict[str, Any] = field(default_factory=dict)
 
+    ended_at: dt.datetime | None = None
+
     def mark_started(self) -> None:
         self.started_at = timezone.now()
+
+    def mark_ended(self) -> None:
+        """The call is over (for a span written later than that)."""
+        self.ended_at = timezone.now()
 
     def set_answer(
         self, answer: Answer, *, parsed: Any, parse_error: str, cost: Decimal | None, price_source: str
@@ -106,8 +112,14 @@ class CallRecord:
         return shown
 
 
-def prepare(endpoint: ModelEndpoint, context: SpanContext | None) -> Prepared:
+def prepare(
+    endpoint: ModelEndpoint, context: SpanContext | None, *, secret_values: list[str] | None = None
+) -> Prepared:
     """Check the call may go ahead and load its API key and the values to redact.
+
+    ``secret_values``: the project's decrypted secrets when the caller already
+    has them (:func:`project_secret_values`, e.g. once per run); else they are
+    read and decrypted here.
 
     Raises :class:`GatewayError` (not transient) for an endpoint of another
     project, an inactive endpoint, a trace of another project or an API key
@@ -122,10 +134,26 @@ def prepare(endpoint: ModelEndpoint, context: SpanContext | None) -> Prepared:
             api_key = secret_reveal(secret)
         except SecretDecryptError as exc:
             raise GatewayError(str(exc), transient=False, code="secret_unreadable") from None
-    values = [*project_secret_values(endpoint.project_id), *(context.redact if context else ())]
+    if secret_values is None:
+        secret_values = project_secret_values(endpoint.project_id)
+    values = [*secret_values, *(context.redact if context else ())]
     if api_key:
         values.append(api_key)
     return Prepared(api_key=api_key, redact_values=tuple(values))
+
+
+def needs_db_check(context: SpanContext) -> bool:
+    """Whether :func:`check_context` may query the database for ``context`` (an unseen trace)."""
+    return context.trace_id is not None and (context.trace_id, context.project_id) not in _KNOWN_TRACES
+
+
+def check_context(endpoint: ModelEndpoint, context: SpanContext) -> None:
+    """Raise :class:`GatewayError` unless a call to ``endpoint`` may record a span in ``context``.
+
+    An endpoint of another project, an inactive endpoint and a trace of
+    another project are refused; a trace already seen costs no query.
+    """
+    _check_context(endpoint, context)
 
 
 def _check_context(endpoint: ModelEndpoint, context: SpanContext) -> None:
@@ -172,46 +200,53 @@ def project_secret_values(project_id: int) -> list[str]:
     return values
 
 
-def record_span(call: CallRecord, prepared: Prepared | None) -> tuple[int, int]:
+def record_span(call: CallRecord, prepared: Prepared | None, *, step_id: int | None = None) -> tuple[int, int]:
     """Save the call's span (creating its trace when the context has none).
 
     Returns ``(trace_id, span_id)``. Input, output and error are redacted of
-    the prepared values and of credential patterns.
+    the prepared values and of credential patterns. ``step_id`` overrides
+    the context's (a span written with its step, once the step row exists).
+    One INSERT when the context has a trace (safe inside the caller's
+    transaction, no savepoint); trace and span in one transaction otherwise.
     """
-    secrets = prepared.redact_values if prepared else call.context.redact
-    ended_at = timezone.now()
+    if call.context.trace_id is not None:
+        return call.context.trace_id, _span_create(call, prepared, call.context.trace_id, step_id).pk
     context = call.context
     with transaction.atomic():
-        trace_id = context.trace_id
-        if trace_id is None:
-            trace_id = Trace.objects.create(
-                project_id=context.project_id,
-                run_id=context.run_id,
-                name=context.name or f"{call.endpoint.slug} call",
-            ).pk
-        span = Span.objects.create(
-            trace_id=trace_id,
+        trace_id = Trace.objects.create(
             project_id=context.project_id,
-            kind="llm",
-            name=context.name or call.endpoint.slug,
-            model=call.endpoint.model,
-            endpoint=call.endpoint if call.endpoint.project_id == context.project_id else None,
             run_id=context.run_id,
-            step_id=context.step_id,
-            node_id=context.node_id,
-            prompt_version_id=call.prompt_version_id,
-            input=redact(call.span_input(), secrets),
-            output=redact(call.output, secrets),
-            input_tokens=call.input_tokens,
-            output_tokens=call.output_tokens,
-            cached_tokens=call.cached_tokens,
-            cost_usd=call.cost_usd,
-            price_source=call.price_source,
-            latency_ms=call.latency_ms,
-            status=call.status,
-            error=redact_text(call.error, secrets),
-            error_code=call.error_code,
-            started_at=call.started_at or ended_at,
-            ended_at=ended_at,
-        )
-    return trace_id, span.pk
+            name=context.name or f"{call.endpoint.slug} call",
+        ).pk
+        return trace_id, _span_create(call, prepared, trace_id, step_id).pk
+
+
+def _span_create(call: CallRecord, prepared: Prepared | None, trace_id: int, step_id: int | None) -> Span:
+    secrets = prepared.redact_values if prepared else call.context.redact
+    ended_at = call.ended_at or timezone.now()
+    context = call.context
+    return Span.objects.create(
+        trace_id=trace_id,
+        project_id=context.project_id,
+        kind="llm",
+        name=context.name or call.endpoint.slug,
+        model=call.endpoint.model,
+        endpoint=call.endpoint if call.endpoint.project_id == context.project_id else None,
+        run_id=context.run_id,
+        step_id=step_id if step_id is not None else context.step_id,
+        node_id=context.node_id,
+        prompt_version_id=call.prompt_version_id,
+        input=redact(call.span_input(), secrets),
+        output=redact(call.output, secrets),
+        input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens,
+        cached_tokens=call.cached_tokens,
+        cost_usd=call.cost_usd,
+        price_source=call.price_source,
+        latency_ms=call.latency_ms,
+        status=call.status,
+        error=redact_text(call.error, secrets),
+        error_code=call.error_code,
+        started_at=call.started_at or ended_at,
+        ended_at=ended_at,
+    )

@@ -24,6 +24,11 @@ from pydantic import (
 
 from agents.engine.errors import SignatureError
 
+#: Most pydantic models / type adapters kept per process (built per distinct signature; cleared when full).
+MAX_CACHED_MODELS = 2048
+_models: dict[tuple[str, tuple[str, ...]], type[BaseModel]] = {}
+_adapters: dict[tuple[str, bool], TypeAdapter[Any]] = {}
+
 FieldType = Literal["str", "int", "float", "bool", "list", "object", "enum"]
 ItemType = Literal["str", "int", "float", "bool", "object"]
 
@@ -177,8 +182,19 @@ class Signature:
 
         Attributes are named ``f0, f1 ...`` with the field names as aliases, so
         that a field may be called e.g. ``json`` or ``copy`` without
-        shadowing pydantic; dump with ``by_alias=True``.
+        shadowing pydantic; dump with ``by_alias=True``. Built once per
+        distinct signature and name in a process, then reused (building one
+        costs ~1 ms; steps of a run build the same signatures again and again).
         """
+        key = (name, tuple(spec.model_dump_json() for spec in self.fields))
+        model = _models.get(key)
+        if model is None:
+            if len(_models) >= MAX_CACHED_MODELS:
+                _models.clear()
+            model = _models[key] = self._build_model(name)
+        return model
+
+    def _build_model(self, name: str) -> type[BaseModel]:
         definitions: dict[str, Any] = {}
         for index, spec in enumerate(self.fields):
             kwargs: dict[str, Any] = {"alias": spec.name, "description": spec.description}
@@ -232,14 +248,25 @@ class Signature:
             if spec is None:
                 errors.setdefault(key, []).append("unexpected field")
                 continue
-            python_type = spec.python_type() if spec.required else spec.python_type() | None
             try:
-                out[key] = TypeAdapter(python_type).validate_python(value)
+                out[key] = _adapter(spec).validate_python(value)
             except ValidationError as exc:
                 errors.setdefault(key, []).extend(e["msg"] for e in exc.errors())
         if errors:
             raise SignatureError(errors)
         return out
+
+
+def _adapter(spec: FieldSpec) -> TypeAdapter[Any]:
+    """The (cached) type adapter validating one value of ``spec`` (``None`` allowed when optional)."""
+    key = (spec.model_dump_json(), spec.required)
+    adapter = _adapters.get(key)
+    if adapter is None:
+        if len(_adapters) >= MAX_CACHED_MODELS:
+            _adapters.clear()
+        python_type = spec.python_type() if spec.required else spec.python_type() | None
+        adapter = _adapters[key] = TypeAdapter(python_type)
+    return adapter
 
 
 def _field_errors(exc: ValidationError) -> dict[str, list[str]]:

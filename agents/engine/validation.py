@@ -3,6 +3,7 @@ problem in plain English before anything runs; :func:`check_graph` raises."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,13 +37,39 @@ def _node_problems(node: NodeDoc, node_type: NodeType, config: NodeConfig, outpu
     return problems
 
 
+#: Most validated graph documents remembered per process (cleared when full).
+MAX_CACHED_GRAPHS = 256
+_validated: dict[str, tuple[GraphIssue, ...]] = {}
+
+
 def validate_graph(doc: dict[str, Any] | GraphDoc, *, allowed_hosts: Iterable[str] = ()) -> list[GraphIssue]:
     """Every problem of a graph document, in document order; empty when it
     can run. Never raises for a bad document: a wrong shape is reported as
     ``invalid_document``. ``allowed_hosts``: private hosts an admin allowed
-    (not reported as ``forbidden_host``)."""
-    with netguard.allowed_hosts(allowed_hosts):
-        return _validate_graph(doc)
+    (not reported as ``forbidden_host``).
+
+    A document (a dict) is validated once per process and allow-list: the
+    result is remembered under its canonical JSON, so starting a run and
+    executing it — and every later run of the same version — do not check
+    every node and compile every template again."""
+    hosts = tuple(sorted(allowed_hosts))
+    key = _cache_key(doc, hosts) if isinstance(doc, dict) else None
+    if key is not None and key in _validated:
+        return list(_validated[key])
+    with netguard.allowed_hosts(hosts):
+        issues = _validate_graph(doc)
+    if key is not None:
+        if len(_validated) >= MAX_CACHED_GRAPHS:
+            _validated.clear()
+        _validated[key] = tuple(issues)
+    return issues
+
+
+def _cache_key(doc: dict[str, Any], hosts: tuple[str, ...]) -> str | None:
+    try:
+        return json.dumps([doc, hosts], sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):  # not JSON (a caller's odd value): validate it every time
+        return None
 
 
 def _validate_graph(doc: dict[str, Any] | GraphDoc) -> list[GraphIssue]:

@@ -283,3 +283,15 @@ def test_every_default_config_parses_and_is_valid_or_clearly_invalid():
             "multiple_output_nodes",
         }, entry["type"]
         assert all(i.message.startswith('Node "Fresh" (fresh)') for i in issues)
+
+
+def test_a_graph_validated_again_gives_the_same_issues_and_callers_cannot_change_them():
+    broken = qa_graph()
+    broken["edges"] = broken["edges"][:1]  # the output's input is no longer connected
+
+    first = validate_graph(broken)
+    first.append("a caller's own note")  # the result is the caller's list, not the remembered one
+    again = validate_graph(copy.deepcopy(broken))
+
+    assert [issue.code for issue in again] == ["missing_input"]
+    assert validate_graph(qa_graph()) == []

@@ -135,3 +135,18 @@ def test_an_answer_cut_off_by_max_tokens_is_repaired_then_validated():
     both = Signature([FieldSpec(name="facts", type="str"), FieldSpec(name="risks", type="str")])
     with pytest.raises(ValueError):
         check_answer('{ "facts": "Bees make honey', both)  # the missing required field is still refused
+
+
+def test_equal_signatures_share_one_pydantic_model_and_validate_alike():
+    def build() -> Signature:
+        return Signature([FieldSpec(name="text"), FieldSpec(name="score", type="int", required=False, default=3)])
+
+    first, second = build(), build()
+
+    assert first.to_model("Data") is second.to_model("Data")  # built once per process, not per step
+    assert first.validate({"text": "hi"}) == second.validate({"text": "hi"}) == {"text": "hi", "score": 3}
+    assert first.validate_partial({"score": "4"}) == {"score": 4}
+    with pytest.raises(SignatureError):
+        second.validate_partial({"score": "four"})
+    other = Signature([FieldSpec(name="text", type="int")])
+    assert other.to_model("Data") is not first.to_model("Data")
