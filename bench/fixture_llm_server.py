@@ -59,6 +59,9 @@ def make_server(delay_s: float, port: int = 0) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: every response carries a Content-Length
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the body
+        # until the client's delayed ACK (~40 ms per call on a kept-alive connection).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:
             return

@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from django.db import connections
 
 from agents.events import run_group
-from agents.models import Run, RunStatus, Workflow
+from agents.models import Run, RunStatus, Step, Workflow
 from agents.runtime import run_execute
 from tests.conftest import demo_graph
 from traces.models import Span
@@ -48,5 +48,6 @@ def test_model_calls_stream_only_while_the_run_has_a_listener(project, local_end
     assert run.status == RunStatus.SUCCEEDED, run.error
     spans = list(Span.objects.filter(run_id=run.pk))
     assert spans and all(span.status == "ok" for span in spans)
-    assert all(span.step_id is not None for span in spans)
+    steps = {step.node_id: step.pk for step in Step.objects.filter(run=run)}
+    assert all(span.step_id == steps[span.node_id] for span in spans)  # written with its step
     assert [span.input["params"].get("stream", False) for span in spans] == [listen] * len(spans)
