@@ -13,6 +13,14 @@ Three ways, chosen per endpoint (``ModelEndpoint.structured_output``):
   enforced by llama-cpp-python 0.3.36's grammar). llama-cpp-python rejects ``"type": "json_schema"`` (with an
   HTTP 500). LiteLLM passes the extra ``schema`` key through unchanged
   (verified with litellm 1.106.2, see tests/traces/test_gateway.py).
+  Free text fields get a grammar-only ``pattern`` (:data:`TEXT_START_PATTERN`)
+  so the first character is a letter or digit (any non-ASCII character too,
+  for other scripts), never whitespace or ASCII punctuation: without it,
+  the 135M model at temperature 0 answers ``{"facts": "{ { "}`` to the demo's
+  facts agent and ``");} The answer is: {"`` to its open-questions agent, and
+  a retry with the error gives the same (measured with llama-cpp-python 0.3.x,
+  temperature 0, seed 1234). The schema the caller validates with is
+  unchanged.
 - ``prompt_only``: the schema goes into the system message; nothing holds
   the model to it, so callers must validate.
 
@@ -33,6 +41,34 @@ SCHEMA_INSTRUCTIONS = (
 )
 
 
+# llama.cpp's grammar compiler (llama_cpp/llama_grammar.py) copies a pattern's
+# character classes into GBNF raw, inside the JSON string's quotes: the classes
+# must therefore exclude '"', '\\' and line breaks themselves, or the grammar
+# would let the model end the string early or emit invalid JSON.
+TEXT_START_PATTERN = r'^[^ -/:-@\[-`{-~\t\n\r][^"\\\n\r]*$'
+_TEXT_CONSTRAINTS = ("pattern", "enum", "const", "format", "maxLength")
+
+
+def with_text_patterns(schema: Any) -> Any:
+    """A copy of ``schema`` in which every plain ``string`` schema (no pattern,
+    enum, const, format or maxLength of its own) carries :data:`TEXT_START_PATTERN`.
+
+    Used only for ``json_object_schema`` endpoints, whose server compiles the
+    schema to a grammar; the pattern then means "a non-empty text that starts
+    with a letter or digit", never a JSON fragment like ``"{"``. Nested ``properties``,
+    ``items``, ``anyOf``/``oneOf``/``allOf`` and ``$defs`` are followed.
+    """
+    if isinstance(schema, list):
+        return [with_text_patterns(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    # Every value is walked: sub-schemas sit under properties, items, anyOf, $defs, ...
+    out = {key: with_text_patterns(value) for key, value in schema.items()}
+    if schema.get("type") == "string" and not any(key in schema for key in _TEXT_CONSTRAINTS):
+        out["pattern"] = TEXT_START_PATTERN
+    return out
+
+
 def response_format_for(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None:
     """The ``response_format`` request parameter for ``mode``, or ``None`` for ``prompt_only``.
 
@@ -41,7 +77,7 @@ def response_format_for(mode: str, schema: dict[str, Any]) -> dict[str, Any] | N
     if mode == StructuredOutput.JSON_SCHEMA:
         return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
     if mode == StructuredOutput.JSON_OBJECT_SCHEMA:
-        return {"type": "json_object", "schema": schema}
+        return {"type": "json_object", "schema": with_text_patterns(schema)}
     if mode == StructuredOutput.PROMPT_ONLY:
         return None
     raise ValueError(f"Unknown structured output mode {mode!r}.")

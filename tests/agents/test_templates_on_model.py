@@ -139,17 +139,7 @@ def test_an_output_that_repeats_the_prompt_is_an_echo(outputs, echoes):
 
 # ------------------------------------------------------------------ on the local model
 
-#: Known failures on the local model, with the reason (kept visible, not hidden).
-KNOWN_BAD = {
-    "research-brief": "SmolLM2-135M answers '{' for the template's \"facts\" field under greedy decoding; "
-    "the engine now refuses that blank answer and retries, and the retry answers '{' again (invalid_output)",
-}
-CASES = [
-    pytest.param(t["slug"], t["graph"], id=t["slug"], marks=[pytest.mark.xfail(reason=KNOWN_BAD[t["slug"]])])
-    if t["slug"] in KNOWN_BAD
-    else pytest.param(t["slug"], t["graph"], id=t["slug"])
-    for t in workflow_templates()
-] + [
+CASES = [pytest.param(t["slug"], t["graph"], id=t["slug"]) for t in workflow_templates()] + [
     pytest.param(f"demo-{name}", demo_graph(name), id=f"demo-{name}")
     for name in ("question-answering", "research-brief")
 ]

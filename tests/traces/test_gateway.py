@@ -44,7 +44,8 @@ def test_plain_completion_records_a_span_with_usage_latency_and_zero_cost(projec
     assert span.cost_usd == Decimal("0") and span.price_source == "endpoint"
     assert span.latency_ms == pytest.approx(completion.latency_ms)
     assert span.endpoint_id == endpoint.pk and span.model == "openai/smollm2"
-    assert span.input["messages"] == QUESTION and span.input["params"] == SHORT
+    assert span.input["messages"] == QUESTION
+    assert span.input["params"] == {**SHORT, **endpoint.pinned_params}  # what was sent, pinned test params included
     assert span.output["text"] == completion.text
     assert Trace.objects.get(pk=span.trace_id).project_id == project.pk
 
