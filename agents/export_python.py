@@ -150,6 +150,23 @@ def blank_required_text(answer: BaseModel) -> list[str]:
     ]
 
 
+# Like the studio's gateway: on grammar endpoints (llama.cpp), free text must start with a
+# letter or digit, or a small model answers JSON fragments such as "{" (traces/structured.py).
+TEXT_START_PATTERN = r'^[^ -/:-@\\[-`{-~\\t\\n\\r][^"\\\\\\n\\r]*$'
+
+
+def with_text_patterns(schema: Any) -> Any:
+    """A copy of ``schema`` whose plain string schemas carry ``TEXT_START_PATTERN`` (grammar only)."""
+    if isinstance(schema, list):
+        return [with_text_patterns(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: with_text_patterns(value) for key, value in schema.items()}
+    if schema.get("type") == "string" and not any(k in schema for k in ("pattern", "enum", "const", "format", "maxLength")):
+        out["pattern"] = TEXT_START_PATTERN
+    return out
+
+
 async def call_model(node_id: str, endpoint: str, messages: list[dict[str, Any]],
                      schema: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> str:
     """One chat completion through LiteLLM; records a span with tokens and latency."""
@@ -164,7 +181,7 @@ async def call_model(node_id: str, endpoint: str, messages: list[dict[str, Any]]
     if schema is not None:
         how = target["structured_output"]
         if how == "json_object_schema":
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            kwargs["response_format"] = {"type": "json_object", "schema": with_text_patterns(schema)}
         elif how == "json_schema":
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
         else:

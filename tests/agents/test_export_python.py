@@ -590,3 +590,14 @@ def test_guardrail_checks_pii_regex_and_json_schema(
     result = run_script(script, {"text": text})
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout) == {"verdict": verdict}
+
+
+def test_exported_scripts_hold_free_text_to_the_gateways_pattern():
+    """The script asks grammar endpoints for text the way the studio's gateway does (no drift)."""
+    from agents.export_python import RUNTIME
+    from traces.structured import TEXT_START_PATTERN
+
+    namespace: dict[str, object] = {}
+    line = next(line for line in RUNTIME.splitlines() if line.startswith("TEXT_START_PATTERN"))
+    exec(line, namespace)  # noqa: S102 - a line of our own constant
+    assert namespace["TEXT_START_PATTERN"] == TEXT_START_PATTERN
