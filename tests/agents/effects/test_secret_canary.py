@@ -362,6 +362,11 @@ def test_a_secret_value_never_appears_outside_its_ciphertext(
         broadcast.append(message)
 
     monkeypatch.setattr("agents.runtime.abroadcast", abroadcast)
+
+    async def someone_listens(run_id: int) -> bool:
+        return True  # a page watches the run: model answers stream as step.token events, whose redaction is checked
+
+    monkeypatch.setattr("agents.runtime.alistening", someone_listens)
     secret = secret_create(project=project, name="CANARY", value=CANARY, created_by=alice)
     mcp_port = urlsplit(mcp_echo).port
     for host in (http_server.allow(), http_server.allow(loopback_name), f"127.0.0.1:{mcp_port}"):
@@ -444,7 +449,7 @@ def test_a_secret_value_never_appears_outside_its_ciphertext(
         f"/p/{project.slug}/w/{workflow.slug}/edit/runs/",
         f"/p/{project.slug}/w/{workflow.slug}/history/",
         f"/p/{project.slug}/",
-        f"/runs/{run.pk}/state/",
+        f"/runs/{run.pk}/live/",
         *[f"/runs/{run.pk}/steps/{n}/" for n in node_ids],
     ]
     api = [
