@@ -23,6 +23,7 @@ Errors name the node and the secret, never its value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agents.engine.secretrefs import SecretRef, graph_secret_refs
@@ -88,34 +89,34 @@ def secret_save_issues(*, project: Project, user: Any, graph: Any, stored: Any =
     ]
 
 
-def secret_graph_issues(*, project: Project, user: Any, graph: Any) -> list[Issue]:
-    """What blocks publishing or running ``graph`` as ``user``: secrets they may not use, missing
-    secrets and ``secret()`` outside an http header — each naming the node and the secret."""
+def _secret_ref_issues(*, project: Project, graph: Any, allowed: Callable[[Secret], bool], whom: str) -> list[Issue]:
+    """Each ``secret()`` reference of ``graph`` that is outside an http header, names no secret of
+    ``project``, or whose secret ``allowed`` refuses (``whom`` names who was refused)."""
     refs = graph_secret_refs(graph)
     secrets = _secrets_by_name(project, refs)
     issues: list[Issue] = []
     for ref in refs:
         secret = secrets.get(ref.name)
         if not ref.in_header:
-            issues.append(
-                _issue(
-                    NOT_IN_HEADER,
-                    (
-                        f'{ref.describe_node()}: secret("{ref.name}") is only available in the headers of an http '
-                        f"request, not in {ref.where}."
-                    ),
-                    ref,
-                )
+            message = (
+                f'{ref.describe_node()}: secret("{ref.name}") is only available in the headers of an http '
+                f"request, not in {ref.where}."
             )
+            issues.append(_issue(NOT_IN_HEADER, message, ref))
         elif secret is None:
-            issues.append(
-                _issue(
-                    NOT_FOUND, f'{ref.describe_node()}: the secret "{ref.name}" does not exist in this project.', ref
-                )
-            )
-        elif not may_use_secret(user, project, secret):
-            issues.append(_issue(FORBIDDEN, _forbidden_message(ref, "you"), ref))
+            message = f'{ref.describe_node()}: the secret "{ref.name}" does not exist in this project.'
+            issues.append(_issue(NOT_FOUND, message, ref))
+        elif not allowed(secret):
+            issues.append(_issue(FORBIDDEN, _forbidden_message(ref, whom), ref))
     return issues
+
+
+def secret_graph_issues(*, project: Project, user: Any, graph: Any) -> list[Issue]:
+    """What blocks publishing or running ``graph`` as ``user``: secrets they may not use, missing
+    secrets and ``secret()`` outside an http header — each naming the node and the secret."""
+    return _secret_ref_issues(
+        project=project, graph=graph, allowed=lambda secret: may_use_secret(user, project, secret), whom="you"
+    )
 
 
 def run_may_use_secret(
@@ -139,32 +140,12 @@ def run_may_use_secret(
 def secret_run_issues(*, project: Project, graph: Any, starter: Any, version: WorkflowVersion | None) -> list[Issue]:
     """What stops a run of ``graph`` from starting: each secret that does not exist, is used outside an
     http header, or that neither the starter nor the version's publisher may use."""
-    refs = graph_secret_refs(graph)
-    secrets = _secrets_by_name(project, refs)
-    issues: list[Issue] = []
-    for ref in refs:
-        secret = secrets.get(ref.name)
-        if not ref.in_header:
-            issues.append(
-                _issue(
-                    NOT_IN_HEADER,
-                    (
-                        f'{ref.describe_node()}: secret("{ref.name}") is only available in the headers of an http '
-                        f"request, not in {ref.where}."
-                    ),
-                    ref,
-                )
-            )
-        elif secret is None:
-            issues.append(
-                _issue(
-                    NOT_FOUND, f'{ref.describe_node()}: the secret "{ref.name}" does not exist in this project.', ref
-                )
-            )
-        elif not run_may_use_secret(project=project, secret=secret, starter=starter, version=version):
-            whom = "the user who started this run" + (" and the version's publisher" if version else "")
-            issues.append(_issue(FORBIDDEN, _forbidden_message(ref, whom), ref))
-    return issues
+    return _secret_ref_issues(
+        project=project,
+        graph=graph,
+        allowed=lambda secret: run_may_use_secret(project=project, secret=secret, starter=starter, version=version),
+        whom="the user who started this run" + (" and the version's publisher" if version else ""),
+    )
 
 
 def run_secret_allowed(run: Run, name: str) -> Secret:
