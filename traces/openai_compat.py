@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,7 +47,12 @@ _NOT_ARGUMENTS = frozenset({"model", "api_base", "api_key", "num_retries", "max_
 #: Most clients kept per event loop (distinct api_base/key pairs); the oldest is dropped past it.
 MAX_CLIENTS_PER_LOOP = 32
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
+# Keyed by the loop object itself, not weakly: a client's open connections refer back to
+# their loop, so a weak key would never die. Entries of closed loops are pruned instead.
+_clients: dict[asyncio.AbstractEventLoop, dict[tuple[str, str], Any]] = {}
+
+
+_closing: set[asyncio.Task[None]] = set()
 
 
 def serves(model: str) -> bool:
@@ -70,13 +74,17 @@ def client_for(api_base: str, api_key: str | None) -> Any:
     loop = asyncio.get_running_loop()
     per_loop = _clients.get(loop)
     if per_loop is None:
+        for closed in [other for other in _clients if other.is_closed()]:
+            del _clients[closed]  # their sockets died with their loop; drop the clients with them
         per_loop = _clients[loop] = {}
     # The key is hashed: the cache's keys must not be a second copy of a credential.
     key = (api_base, hashlib.sha256((api_key or "").encode()).hexdigest())
     client = per_loop.get(key)
     if client is None:
         if len(per_loop) >= MAX_CLIENTS_PER_LOOP:
-            per_loop.pop(next(iter(per_loop)))
+            oldest = per_loop.pop(next(iter(per_loop)))
+            _closing.add(task := loop.create_task(oldest.close()))  # release its connection pool
+            task.add_done_callback(_closing.discard)
         client = openai.AsyncOpenAI(api_key=api_key, base_url=api_base or None, max_retries=0)
         per_loop[key] = client
     return client
