@@ -40,3 +40,15 @@ def test_diff_page_shows_the_two_versions_words(project: Any, alice: Any, bob: A
     assert "<del>Hello</del><ins>Goodbye</ins>" in body
     assert '<del class="mono">name</del>' in body and '<ins class="mono">who</ins>' in body
     assert client.get("/p/acme/prompts/greeting/diff/", {"a": "7", "b": "1"}).status_code == 404
+
+
+def test_diff_page_escapes_what_a_version_says(project: Any, alice: Any, bob: Any) -> None:
+    prompt = prompt_create(project=project, user=alice, name="Greeting")
+    prompt_version_commit(prompt=prompt, user=alice, messages=[{"role": "user", "content": "Hello"}], variables=[])
+    prompt_version_commit(
+        prompt=prompt, user=alice, messages=[{"role": "user", "content": "<script>alert(1)</script>"}], variables=[]
+    )
+    client = Client()
+    client.force_login(bob)
+    body = client.get("/p/acme/prompts/greeting/diff/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert(1)" not in body

@@ -56,5 +56,8 @@ def test_other_projects_events_never_show(project, alice, login):
 
     other = ProjectFactory(slug="other")
     AuditEvent.objects.create(project=other, verb="secret.create")
+    AuditEvent.objects.create(project=project, verb="workflow.create")
     response = login(alice).get(reverse("audit-log", args=["acme"]))
-    assert all(e.project_id == project.pk for e in response.context["events"])
+    events = list(response.context["events"])
+    assert [e.verb for e in events if e.project_id == project.pk] == ["workflow.create"]
+    assert all(e.project_id == project.pk for e in events)
