@@ -300,9 +300,10 @@ async def _off_loop(where: str, deadline: float, limit: float, fn: Callable[[], 
         raise too_slow from None
 
 
-def _cpu_check(check: Check, value: Any, where: str) -> list[str]:
+def _cpu_check(check: Check, value: Any, where: str, limit: float) -> list[str]:
     """The violations of one PII, regex or JSON Schema check (in a worker
-    thread). Raises ``NodeError(code="timeout")`` past the deadline."""
+    thread). Raises ``NodeError(code="timeout")`` past the deadline, naming
+    the ``limit`` in seconds."""
     text = format_value(value)
     try:
         if check.kind == "pii":
@@ -323,7 +324,7 @@ def _cpu_check(check: Check, value: Any, where: str) -> list[str]:
         return schema_violations(check.json_schema, data)
     except TimeoutError:
         raise NodeError(
-            f"{where}: stopped by the time limit — the pattern takes too long on this value "
+            f"{where}: stopped by the time limit of {limit:g} s — the pattern takes too long on this value "
             "(a pattern like (a|a)+$ backtracks exponentially); simplify it or raise timeout_s",
             code="timeout",
         ) from None
@@ -388,7 +389,7 @@ class GuardrailNode(NodeType):
                 violations += await self._judge(ctx, config, check, value)
             else:
                 violations += await _off_loop(
-                    where, deadline, limit, functools.partial(_cpu_check, check, value, where)
+                    where, deadline, limit, functools.partial(_cpu_check, check, value, where, limit)
                 )
         if violations:
             return ctx.result({"fail": value, "violations": violations}, passed=False)
