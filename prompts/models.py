@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from studio.models import Project
+
+
+def default_protected_labels() -> list[str]:
+    """The labels protected on a new prompt: ``["production"]``."""
+    return ["production"]
 
 
 class Prompt(models.Model):
@@ -16,6 +23,11 @@ class Prompt(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    protected_labels = models.JSONField(
+        default=default_protected_labels,
+        blank=True,
+        help_text="Labels only admins and owners may move (default: production).",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "slug"], name="prompt_unique_slug")]
@@ -29,14 +41,19 @@ class PromptVersion(models.Model):
     """An immutable version: chat messages whose contents are Jinja2 templates.
 
     ``messages``: ``[{"role": "system"|"user"|"assistant", "content": str}]``.
-    ``variables``: names the templates use. ``model_config``: default
-    sampling parameters (``temperature``, ``max_tokens`` ...).
+    ``variables``: names the templates use. ``signature``: the same
+    variables typed, in the same order, one field each as the engine's
+    signatures spell them: ``{"name", "type": str|int|float|bool|list|object|enum,
+    "description", "items"?, "choices"?}`` (every variable is required).
+    ``model_config``: default sampling parameters (``temperature``,
+    ``max_tokens`` ...).
     """
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField()
     messages = models.JSONField(default=list)
     variables = models.JSONField(default=list, blank=True)
+    signature = models.JSONField(default=list, blank=True)
     model_config = models.JSONField(default=dict, blank=True)
     commit_message = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(
@@ -55,6 +72,13 @@ class PromptVersion(models.Model):
         if self.pk is not None:
             raise ValueError("Prompt versions are immutable; commit a new version instead.")
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def variable_fields(self) -> list[dict[str, Any]]:
+        """The typed variables: :attr:`signature`, or every name typed ``str`` for a
+        version stored before variables had types."""
+        if self.signature:
+            return list(self.signature)
+        return [{"name": name, "type": "str", "description": ""} for name in self.variables]
 
 
 class PromptLabel(models.Model):
@@ -77,9 +101,7 @@ class PromptLabelMove(models.Model):
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="label_moves")
     label = models.SlugField(max_length=64)
-    from_version = models.ForeignKey(
-        PromptVersion, null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
-    )
+    from_version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     to_version = models.ForeignKey(PromptVersion, on_delete=models.RESTRICT, related_name="+")
     moved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

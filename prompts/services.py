@@ -21,8 +21,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import slugify
+from pydantic import ValidationError
 
-from agents.engine.errors import TemplateError
+from agents.engine.errors import SignatureError, TemplateError
+from agents.engine.signature import FieldSpec, Signature
 from agents.engine.templating import render, template_variables
 from prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from studio.models import Project
@@ -31,8 +33,10 @@ from studio.services import audit_record
 
 #: A label name: lower-case letters, digits, ``_``, ``.``, ``-``; 1 to 36 characters.
 LABEL_NAME = re.compile(r"[a-z0-9_.-]{1,36}")
-#: Labels only admins and owners may move.
+#: Labels only admins and owners may move, unless a prompt says otherwise (``Prompt.protected_labels``).
 PROTECTED_LABELS = frozenset({"production"})
+#: Keys a typed variable may have (every prompt variable is required: no ``required``/``default``).
+VARIABLE_KEYS = frozenset({"name", "type", "description", "items", "choices"})
 #: Roles a chat message may have.
 MESSAGE_ROLES = ("system", "user", "assistant")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -171,10 +175,13 @@ def prompt_version_commit(
     commit_message: str = "",
 ) -> PromptVersion:
     """Check the content (:func:`check_prompt_content`) and create the next
-    immutable version (1, 2, 3 …) of ``prompt``. Raises :class:`PromptError`."""
+    immutable version (1, 2, 3 …) of ``prompt``. ``variables``: names (typed
+    ``str``) or typed fields (:func:`check_variable_fields`). Raises
+    :class:`PromptError`."""
+    names, fields = check_variable_fields([] if variables is None else variables)
     clean, declared = check_prompt_content(
         messages=messages,
-        variables=[] if variables is None else variables,
+        variables=names,
         model_config={} if model_config is None else model_config,
     )
     if len(commit_message) > 500:
@@ -188,6 +195,7 @@ def prompt_version_commit(
         version=last + 1,
         messages=clean,
         variables=declared,
+        signature=fields,
         model_config=model_config or {},
         commit_message=commit_message,
         created_by=user if getattr(user, "pk", None) else None,
@@ -224,7 +232,7 @@ def prompt_label_move(
     check_label_name(label)
     if version.prompt_id != prompt.pk:
         raise PromptError("That version belongs to another prompt.", code="foreign_version", field="version")
-    if label in PROTECTED_LABELS and user is not None and not has_project_perm(user, prompt.project, "manage"):
+    if label in protected_labels(prompt) and user is not None and not has_project_perm(user, prompt.project, "manage"):
         raise PermissionDenied(f'Only admins and owners may move the protected label "{label}".')
     pointer = (
         PromptLabel.objects.select_for_update().select_related("version").filter(prompt=prompt, name=label).first()
@@ -270,10 +278,12 @@ def prompt_label_move(
 def prompt_version_render(*, version: PromptVersion, variables: Any) -> list[dict[str, str]]:
     """Render every message of ``version`` with ``variables`` (a JSON object).
 
-    Strict: a missing or extra variable, or a template error, raises
-    :class:`PromptError` (``missing_variable``, ``unknown_variable``,
-    ``render_error``). ``secret()`` is not available here. Returns
-    ``[{"role", "content"}]``.
+    Strict: a missing or extra variable, a value that does not fit its
+    declared type (the engine's lax rules: ``"3"`` fits ``int``, ``3`` does
+    not fit ``str``), or a template error, raises :class:`PromptError`
+    (``missing_variable``, ``unknown_variable``, ``mistyped_variable`` with
+    field ``variables.<name>``, ``render_error``). ``secret()`` is not
+    available here. Returns ``[{"role", "content"}]``.
     """
     if not isinstance(variables, dict):
         raise PromptError("variables must be a JSON object.", code="invalid_variables", field="variables")
@@ -288,6 +298,7 @@ def prompt_version_render(*, version: PromptVersion, variables: Any) -> list[dic
             code="unknown_variable",
             field="variables",
         )
+    variables = check_variable_values(version=version, variables=variables)
     out = []
     for index, message in enumerate(version.messages):
         try:
@@ -296,3 +307,103 @@ def prompt_version_render(*, version: PromptVersion, variables: Any) -> list[dic
             raise PromptError(f"messages[{index}]: {exc}", code="render_error", field="variables") from None
         out.append({"role": message["role"], "content": content})
     return out
+
+
+def check_variable_fields(variables: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """Normalise a version's declared variables; returns ``(names, fields)``.
+
+    ``variables``: a list whose items are names (typed ``str``) or typed
+    fields ``{"name", "type"?, "description"?, "items"?, "choices"?}`` with the
+    engine's signature types (``str``, ``int``, ``float``, ``bool``, ``list``,
+    ``object``, ``enum``). ``fields`` are full dicts (``name``, ``type``,
+    ``description``, plus ``items``/``choices`` when set). Raises
+    :class:`PromptError` (``invalid_variables``, field ``variables`` or
+    ``variables[i]``). Names are checked further by :func:`check_prompt_content`.
+    """
+    if not isinstance(variables, list):
+        raise PromptError("variables must be a list.", code="invalid_variables", field="variables")
+    names: list[str] = []
+    fields: list[dict[str, Any]] = []
+    for index, item in enumerate(variables):
+        where = f"variables[{index}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise PromptError(
+                f"{where}: a variable is a name or {{name, type, description}}.", code="invalid_variables", field=where
+            )
+        unknown = sorted(set(item) - VARIABLE_KEYS)
+        if unknown:
+            raise PromptError(f"{where}: unknown key(s) {', '.join(unknown)}.", code="invalid_variables", field=where)
+        name = item["name"]
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise PromptError(f"Invalid variable name {name!r}.", code="invalid_variables", field=where)
+        try:
+            spec = FieldSpec.model_validate({**item, "required": True})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            detail = f"{key}: {first['msg']}" if key else first["msg"]
+            raise PromptError(f"{where} ({name}): {detail}.", code="invalid_variables", field=where) from None
+        field = {"name": spec.name, "type": spec.type, "description": spec.description}
+        if spec.items:
+            field["items"] = spec.items
+        if spec.choices:
+            field["choices"] = list(spec.choices)
+        names.append(name)
+        fields.append(field)
+    return names, fields
+
+
+def check_variable_values(*, version: PromptVersion, variables: dict[str, Any]) -> dict[str, Any]:
+    """``variables`` checked against the version's typed variables and coerced
+    (lax rules of :meth:`agents.engine.signature.Signature.validate`).
+    Raises :class:`PromptError` ``mistyped_variable`` naming the first bad
+    variable (field ``variables.<name>``)."""
+    signature = Signature([FieldSpec.model_validate({**f, "required": True}) for f in version.variable_fields()])
+    try:
+        return signature.validate(variables)
+    except SignatureError as exc:
+        name, problems = next(iter(exc.field_errors.items()))
+        spec = signature.get(name)
+        expected = spec.type_label() if spec else "?"
+        raise PromptError(
+            f"Variable {name!r} must be {expected}: {'; '.join(problems)}.",
+            code="mistyped_variable",
+            field=f"variables.{name}",
+        ) from None
+
+
+def protected_labels(prompt: Prompt) -> frozenset[str]:
+    """The labels of ``prompt`` only admins and owners may move (``Prompt.protected_labels``)."""
+    configured = prompt.protected_labels
+    return frozenset(configured) if isinstance(configured, list) else PROTECTED_LABELS
+
+
+@transaction.atomic
+def prompt_protected_labels_set(*, prompt: Prompt, user: Any, labels: Any) -> list[str]:
+    """Set which labels of ``prompt`` are protected. Needs ``manage`` (admin,
+    owner): ``PermissionDenied`` otherwise. ``labels``: label names
+    (:data:`LABEL_NAME`), at most 20; raises :class:`PromptError` (field
+    ``protected_labels``). Audited; returns the sorted list stored."""
+    if not has_project_perm(user, prompt.project, "manage"):
+        raise PermissionDenied("Only admins and owners may change which labels are protected.")
+    if not isinstance(labels, list) or len(labels) > 20:
+        raise PromptError("Give at most 20 label names.", code="invalid_label", field="protected_labels")
+    for name in labels:
+        try:
+            check_label_name(name)
+        except PromptError as exc:
+            raise PromptError(exc.message, code=exc.code, field="protected_labels") from None
+    clean = sorted(set(labels))
+    before = sorted(protected_labels(prompt))
+    Prompt.objects.filter(pk=prompt.pk).update(protected_labels=clean)
+    prompt.protected_labels = clean
+    audit_record(
+        project=prompt.project,
+        actor=user,
+        verb="prompt.protect",
+        obj=prompt,
+        data={"before": before, "after": clean},
+    )
+    return clean

@@ -76,7 +76,7 @@ def _detail(
         "moves": prompt.label_moves.select_related("from_version", "to_version", "moved_by")[:100],
         "can_edit": has_project_perm(request.user, prompt.project, "change"),
         "can_move_protected": has_project_perm(request.user, prompt.project, "manage"),
-        "protected": sorted(svc.PROTECTED_LABELS),
+        "protected": sorted(svc.protected_labels(prompt)),
         "errors": errors or {},
         "values": values or _version_values(latest),
     }

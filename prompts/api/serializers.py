@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
@@ -14,17 +15,43 @@ class MessageField(serializers.Serializer):
     content = serializers.CharField(trim_whitespace=False)
 
 
+class VariableField(serializers.Serializer):
+    """A typed variable: the engine's signature field types (``str``, ``int``, ``float``, ``bool``,
+    ``list`` with optional ``items``, ``object``, ``enum`` with ``choices``)."""
+
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["str", "int", "float", "bool", "list", "object", "enum"])
+    description = serializers.CharField(allow_blank=True)
+    items = serializers.CharField(required=False)
+    choices = serializers.ListField(child=serializers.CharField(), required=False)
+
+
 class VersionOut(serializers.ModelSerializer):
-    """One immutable version: messages, declared variables, model config, who committed it."""
+    """One immutable version: messages, declared variables (names, and typed in ``signature``),
+    model config, who committed it."""
 
     messages = MessageField(many=True)
     variables = serializers.ListField(child=serializers.CharField())
+    signature = serializers.SerializerMethodField()
     model_config = serializers.DictField()
     created_by = serializers.SerializerMethodField()
 
     class Meta:
         model = PromptVersion
-        fields = ["version", "messages", "variables", "model_config", "commit_message", "created_by", "created_at"]
+        fields = [
+            "version",
+            "messages",
+            "variables",
+            "signature",
+            "model_config",
+            "commit_message",
+            "created_by",
+            "created_at",
+        ]
+
+    @extend_schema_field(VariableField(many=True))
+    def get_signature(self, obj: PromptVersion) -> list[dict[str, Any]]:
+        return obj.variable_fields()
 
     def get_created_by(self, obj: PromptVersion) -> str | None:
         return obj.created_by.get_username() if obj.created_by else None
@@ -62,11 +89,12 @@ class PromptOut(serializers.ModelSerializer):
     """A prompt with its labels and the number of its latest version (null before the first commit)."""
 
     labels = serializers.SerializerMethodField()
+    protected_labels = serializers.ListField(child=serializers.CharField(), read_only=True)
     latest_version = serializers.SerializerMethodField()
 
     class Meta:
         model = Prompt
-        fields = ["slug", "name", "description", "created_at", "labels", "latest_version"]
+        fields = ["slug", "name", "description", "created_at", "labels", "protected_labels", "latest_version"]
 
     def get_labels(self, obj: Prompt) -> list[dict[str, Any]]:
         return list(LabelOut(obj.labels.select_related("version").order_by("name"), many=True).data)
@@ -90,7 +118,8 @@ class PromptDetailOut(PromptOut):
 
 
 class VersionIn(serializers.Serializer):
-    """A new version. The service checks templates and variables."""
+    """A new version. ``variables``: names (typed ``str``) or typed fields
+    ``{"name", "type", "description", "items"?, "choices"?}``. The service checks templates and variables."""
 
     messages = serializers.JSONField()
     variables = serializers.JSONField(required=False, default=list)
