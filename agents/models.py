@@ -371,3 +371,27 @@ class McpServer(models.Model):
             raise ValidationError({"headers_secret": "Choose a secret of the same project."})
         if not 0 < self.timeout_s <= 600:
             raise ValidationError({"timeout_s": "Between 0 and 600 seconds."})
+
+
+# ------------------------------------------------------------------ observability
+
+
+class SavedFilter(models.Model):
+    """A user's named trace-explorer filter in one project: the explorer's query string, kept as typed.
+
+    Private to its user (nobody else lists or uses it); re-validated every time
+    it is applied, so a filter saved before a field changed cannot break the page.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="saved_filters")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user", "name"], name="saved_filter_unique_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.query})"

@@ -4,7 +4,7 @@
 HTMX panels (``agents/views/editor.py``).
 """
 
-from django.urls import path
+from django.urls import include, path
 
 from agents import views
 from agents.views import editor, mcp_servers, workflow_settings
@@ -47,6 +47,7 @@ urlpatterns = [
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/diff/", editor.editor_run_diff, name="editor-run-diff"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/history/", editor.workflow_history, name="workflow-history"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/restore/", editor.workflow_restore, name="workflow-restore"),
+    path("", include("agents.observability.urls")),
     path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
     path("runs/<int:run_id>/live/", editor.editor_run_live, name="editor-run-live"),

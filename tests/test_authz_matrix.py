@@ -75,13 +75,15 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from agents.models import McpServer, Run, RunEvent, RunStatus, Step, StepStatus, Workflow, WorkflowVersion
+from agents.models import McpServer, Run, RunEvent, RunStatus, SavedFilter, Step, StepStatus, Workflow, WorkflowVersion
 from prompts.services import prompt_create, prompt_label_move, prompt_version_commit
 from studio.crypto import secret_create
 from studio.models import ROLE_RANK, ApiKey, Membership, Project, Role, role_allows
 from studio.workspace.services import invitation_create
 from tests.conftest import demo_graph
+from traces.models import Span, Trace
 from traces.services import endpoint_ensure_local
 
 # ------------------------------------------------------------------ the table
@@ -174,6 +176,13 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "editor-step": "read",
     "editor-rerun": "run",
     "editor-approval": Route("run", data={"approved": "on"}),
+    "trace-explorer": "read",
+    "saved-filter-create": Route("read", data={"name": "matrix", "status": "failed"}),
+    "saved-filter-delete": Route("read", ok_also=frozenset({404})),  # someone else's saved filter: 404
+    "trace-detail": "read",
+    "trace-span": "read",
+    "trace-step": "read",
+    "trace-rerun": "run",
     "prompt-list": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
     "prompt-detail": "read",
     "prompt-diff": Route("read", query={"a": "1", "b": "1"}),
@@ -261,6 +270,9 @@ KWARG_DEFAULTS = {
     "token": "invitation_token",
     "fmt": "audit_format",
     "uidb64": "reset_uid",
+    "step_id": "step_pk",
+    "span_id": "span_pk",
+    "filter_id": "saved_filter_pk",
 }
 
 LEVEL_PERM = {"read": "view", "run": "run", "edit": "change", "delete": "delete", "admin": "manage", "owner": "own"}
@@ -342,6 +354,9 @@ class Side:
     audit_format: str = "csv"
     reset_uid: str = "MQ"
     reset_token: str = "set-password"
+    step_pk: int = 0
+    span_pk: int = 0
+    saved_filter_pk: int = 0
 
     @property
     def project_slug(self) -> str:
@@ -437,6 +452,19 @@ def build_side(slug: str, owner: Any) -> Side:
         RunEvent.objects.create(run=run, seq=1, type="run.finished", payload={"status": "succeeded"})
         runs.append(run)
     side = Side(project=project, workflow=workflow, run=runs[0], run2=runs[1], owner_pk=owner.pk)
+    side.step_pk = runs[0].steps.get().pk
+    trace = Trace.objects.create(project=project, run_id=runs[0].pk)
+    side.span_pk = Span.objects.create(
+        trace=trace,
+        project=project,
+        run_id=runs[0].pk,
+        step_id=side.step_pk,
+        model="openai/smollm2",
+        started_at=timezone.now(),
+    ).pk
+    side.saved_filter_pk = SavedFilter.objects.create(
+        project=project, user=owner, name="mine", query="status=failed"
+    ).pk
     member = get_user_model().objects.create_user(f"{slug}-member")
     side.member_pk = Membership.objects.create(project=project, user=member, role=Role.VIEWER).pk
     side.key_pk = ApiKey.objects.create(

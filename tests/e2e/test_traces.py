@@ -1,0 +1,78 @@
+"""A person runs research-brief on the local model, opens its trace from the run page, sees the three
+parallel agents and the writer, filters the explorer by endpoint and opens a model call."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agents.models import Run, RunStatus, Workflow, WorkflowVersion
+from tests.conftest import demo_graph
+from tests.fixtures.browser import screenshot
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.worker, pytest.mark.model]
+
+
+def _wait_finished(run: Run, timeout_s: float = 1500) -> Run:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.is_terminal:
+            return run
+        time.sleep(1)
+    raise AssertionError(f"run {run.pk} still {run.status} after {timeout_s} s")
+
+
+def test_run_research_brief_then_browse_its_trace_and_the_explorer(
+    page, live_asgi_server, project, alice, local_endpoint, seeded_prompt, local_model, celery_worker_proc
+):
+    workflow = Workflow.objects.create(
+        project=project, slug="research-brief", name="Research brief", draft_graph=demo_graph("research-brief")
+    )
+    WorkflowVersion.objects.create(workflow=workflow, version=1, graph=workflow.draft_graph)
+    base = live_asgi_server
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "pw-for-tests-only")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/p/acme/**")
+
+    page.goto(f"{base}/p/acme/w/research-brief/")
+    page.fill('textarea[name="input-topic"]', "Ocean tides")
+    page.click("form[id^=run-form] button[type=submit]")
+    page.wait_for_url(f"{base}/runs/**")
+    run = _wait_finished(Run.objects.get(workflow=workflow))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+
+    page.reload()
+    page.click("#run-trace-link")
+    page.wait_for_url(f"{base}/p/acme/traces/{run.pk}/")
+    tree = page.locator(".tree")
+    for label in ("Facts", "Risks", "Open questions", "Writer"):
+        assert tree.get_by_text(label, exact=False).count() >= 1, label
+    assert page.locator(".chip--parallel").count() >= 3  # the three agents overlap in time
+    screenshot(page, "trace-tree")
+
+    # open the writer's model call in the side panel (htmx), keyboard focus follows
+    page.locator(".tree__item--step", has_text="Writer").locator("a[data-tree-link]").nth(1).click()
+    page.locator("#trace-panel .span-panel").wait_for()
+    panel = page.locator("#trace-panel")
+    assert "Conversation" in panel.inner_text() and "openai/smollm2" in panel.inner_text()
+    assert panel.locator(".chat__msg").count() >= 2
+    assert "Brief writer v2" in panel.inner_text()  # the prompt version the writer used
+    screenshot(page, "trace-span-panel")
+
+    # the explorer, filtered by endpoint
+    page.click("a.nav-item:has-text('Traces')")
+    page.wait_for_url(f"{base}/p/acme/traces/")
+    page.fill("#f-endpoint", "local")
+    page.click("#trace-filters button[type=submit]")
+    page.wait_for_url("**endpoint=local**")
+    rows = page.locator("#trace-rows tr")
+    rows.first.wait_for()
+    assert rows.count() == 1 and f"#{run.pk}" in rows.first.inner_text()
+    screenshot(page, "trace-explorer")
+    page.fill("#f-endpoint", "no-such-endpoint")
+    page.click("#trace-filters button[type=submit]")
+    page.get_by_text("No runs match these filters").wait_for()
