@@ -138,6 +138,9 @@ class Run(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     event_seq = models.PositiveIntegerField(default=0, help_text="Last RunEvent.seq written.")
     trace_id = models.BigIntegerField(null=True, blank=True)
+    session_id = models.CharField(
+        max_length=200, blank=True, default="", help_text="Groups the runs of one chat-style session (API field)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -149,7 +152,11 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["project", "-created_at"], name="run_project_recent")]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="run_project_recent"),
+            models.Index(fields=["project", "session_id", "-created_at"], name="run_project_session"),
+            models.Index(fields=["project", "status", "-created_at"], name="run_project_status"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.workflow.slug} ({self.status})"

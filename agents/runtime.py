@@ -688,7 +688,8 @@ def _remaining_budget(run: Run) -> Budget:
 
 def _build_runtime(run: Run) -> Runtime:
     if run.trace_id is None:
-        trace = trace_start(project_id=run.project_id, run_id=run.pk, name=f"{run.workflow.slug} run {run.pk}")
+        trace = trace_start(project_id=run.project_id, run_id=run.pk, name=f"{run.workflow.slug} run {run.pk}",
+                            session_id=run.session_id)
         Run.objects.filter(pk=run.pk).update(trace_id=trace.pk)
         run.trace_id = trace.pk
     labels = {node.get("id", ""): node.get("label") or node.get("id", "") for node in run.graph.get("nodes", [])}

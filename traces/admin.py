@@ -86,7 +86,8 @@ class ModelEndpointAdmin(GuardedModelAdmin):
         ("Structured output", {"fields": ["structured_output"]}),
         (
             "Prices (USD per 1M tokens; leave blank when unknown — never 0 unless it is free)",
-            {"fields": ["input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok"]},
+            {"fields": ["input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok",
+                        "cache_write_price_per_mtok"]},
         ),
         ("Limits", {"fields": ["context_window", "timeout_s"]}),
         ("Sampling", {"fields": ["pinned_params"]}),
@@ -127,8 +128,8 @@ class SpanInline(admin.TabularInline):
 
 @admin.register(Trace)
 class TraceAdmin(ReadOnlyAdmin):
-    list_display = ["id", "project", "name", "run_id", "started_at", "ended_at"]
-    list_filter = ["project"]
+    list_display = ["id", "project", "name", "source", "run_id", "session_id", "started_at", "ended_at"]
+    list_filter = ["project", "source"]
     search_fields = ["name", "run_id"]
     list_select_related = ["project"]
     inlines = [SpanInline]
@@ -148,7 +149,7 @@ class SpanAdmin(ReadOnlyAdmin):
         "price_source",
         "latency_ms",
     ]
-    list_filter = ["project", "status", "model", "price_source", "error_code"]
+    list_filter = ["project", "kind", "status", "model", "price_source", "error_code"]
     search_fields = ["name", "model", "node_id", "run_id"]
     list_select_related = ["project"]
     date_hierarchy = "started_at"

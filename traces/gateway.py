@@ -76,7 +76,7 @@ from asgiref.sync import sync_to_async
 from traces import openai_compat, recording
 from traces.errors import GatewayError, classify_exception
 from traces.models import ModelEndpoint
-from traces.pricing import price_call
+from traces.pricing import TokenPrices, price_usage
 from traces.redaction import redact_text
 from traces.responses import Answer, ToolCall, answer_from_response, delta_text, provider_reported_usage
 from traces.structured import parse_json_output, response_format_for, with_schema_instructions
@@ -131,7 +131,8 @@ class SpanContext:
     call (named ``name``). ``run_id``/``step_id`` are plain ids of agents'
     rows; ``node_id`` the graph node; ``name`` the span's name.
     ``redact``: extra plaintext values to remove from the span (values the
-    caller resolved outside the project's secrets).
+    caller resolved outside the project's secrets). ``kind``: the span's
+    :class:`~traces.models.SpanKind` (``chat``; ``judge`` for a scoring call).
     """
 
     project_id: int
@@ -140,6 +141,7 @@ class SpanContext:
     step_id: int | None = None
     node_id: str = ""
     name: str = ""
+    kind: str = "chat"
     redact: tuple[str, ...] = field(default=(), repr=False)  # secrets: never in a repr or a log line
 
 
@@ -243,12 +245,13 @@ def preload() -> None:
     import openai  # noqa: F401 - imported for its side effect: loaded before the fork
 
 
-def litellm_token_prices(model: str) -> tuple[Decimal, Decimal, Decimal] | None:
-    """USD per token ``(input, output, cached input)`` from LiteLLM's bundled price map.
+def litellm_token_prices(model: str) -> TokenPrices | None:
+    """USD per token (input, output, cache read, cache write) from LiteLLM's bundled price map.
 
     Looks ``model`` up as given, then without its ``provider/`` prefix
-    (``openai/gpt-4o-mini`` → ``gpt-4o-mini``). The cached price falls back
-    to the input price. None when the map lacks either main price.
+    (``openai/gpt-4o-mini`` → ``gpt-4o-mini``). The cache read and write
+    prices (``cache_read_input_token_cost``, ``cache_creation_input_token_cost``)
+    fall back to the input price. None when the map lacks either main price.
     """
     cost_map: dict[str, dict[str, Any]] = _litellm().model_cost
     names = [model, model.split("/", 1)[1]] if "/" in model else [model]
@@ -257,8 +260,13 @@ def litellm_token_prices(model: str) -> tuple[Decimal, Decimal, Decimal] | None:
         input_price, output_price = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
         if isinstance(input_price, int | float) and isinstance(output_price, int | float):
             cached = entry.get("cache_read_input_token_cost")
-            cached_price = cached if isinstance(cached, int | float) else input_price
-            return Decimal(str(input_price)), Decimal(str(output_price)), Decimal(str(cached_price))
+            write = entry.get("cache_creation_input_token_cost")
+            return TokenPrices(
+                Decimal(str(input_price)),
+                Decimal(str(output_price)),
+                Decimal(str(cached if isinstance(cached, int | float) else input_price)),
+                Decimal(str(write if isinstance(write, int | float) else input_price)),
+            )
     return None
 
 
@@ -517,7 +525,7 @@ async def _finish(
 ) -> Completion:
     parsed, parse_error = parse_json_output(answer.text) if schema is not None else (None, "")
     # No thread hop: pricing reads the endpoint row in hand and litellm's map, imported by the call itself.
-    cost, source = price_call(call.endpoint, answer.input_tokens, answer.output_tokens, answer.cached_tokens)
+    cost, source = price_usage(call.endpoint, answer.usage())
     call.set_answer(answer, parsed=parsed, parse_error=parse_error, cost=cost, price_source=source)
     call.latency_ms = latency_ms
     if span_sink is not None:

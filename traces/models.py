@@ -9,8 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from django.utils import timezone
 
 from studio.models import Project, Secret
+from traces.tokens import TokenUsage, new_span_id, new_trace_id
 
 
 class StructuredOutput(models.TextChoices):
@@ -52,6 +54,11 @@ class ModelEndpoint(models.Model):
     cached_input_price_per_mtok = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per 1M cached input tokens"
     )
+    cache_write_price_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="USD per 1M tokens written to the prompt cache (Anthropic cache creation); empty: LiteLLM's, "
+                  "else the input price",
+    )
     use_litellm_prices = models.BooleanField(
         default=True, help_text="Without prices here, price calls from LiteLLM's map; off: record the cost as unknown."
     )
@@ -77,14 +84,43 @@ class ModelEndpoint(models.Model):
         return self.input_price_per_mtok is not None and self.output_price_per_mtok is not None
 
 
+class TraceSource(models.TextChoices):
+    """Where a trace comes from."""
+
+    RUN = "run", "Workflow run"
+    CALL = "call", "Single call (endpoint check, playground)"
+    EXTERNAL = "external", "External (OTLP ingest)"
+
+
 class Trace(models.Model):
-    """All spans of one run (or one ad-hoc call)."""
+    """All spans of one run, one ad-hoc call or one external (OTLP) trace.
+
+    ``otel_trace_id``: the OpenTelemetry trace id (32 hex digits), unique per
+    project. ``session_id``: groups traces of one chat-style session (a run's
+    ``session_id``, or an external span's ``session.id`` attribute).
+    ``status``: ``ok``/``error`` for external traces ("" while unknown; a
+    run's status is the run's).
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="traces")
     run_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    otel_trace_id = models.CharField(max_length=32, default=new_trace_id)
+    source = models.CharField(max_length=16, choices=TraceSource.choices, default=TraceSource.RUN)
+    session_id = models.CharField(max_length=200, blank=True, default="")
+    service_name = models.CharField(max_length=200, blank=True, default="", help_text="OTel resource service.name")
     name = models.CharField(max_length=200, blank=True)
-    started_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=8, blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "otel_trace_id"], name="trace_unique_otel_id"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-started_at"], name="trace_project_recent"),
+            models.Index(fields=["project", "session_id", "-started_at"], name="trace_project_session"),
+        ]
 
     def __str__(self) -> str:
         return f"trace {self.pk} {self.name}"
@@ -95,16 +131,57 @@ class SpanStatus(models.TextChoices):
     ERROR = "error", "Error"
 
 
-class Span(models.Model):
-    """One LLM call (or tool call): what was sent, what came back, tokens, cost, latency.
+class SpanKind(models.TextChoices):
+    """What a span is: OpenTelemetry GenAI operation names first, then the studio's own kinds.
 
-    ``cost_usd`` is ``None`` when the price is unknown. ``input`` is the
-    request with secrets redacted.
+    ``chat``, ``text_completion``, ``embeddings``, ``execute_tool``,
+    ``invoke_agent``, ``create_agent`` are ``gen_ai.operation.name`` values
+    of the OTel GenAI semantic conventions. ``workflow`` is a run (the root
+    of a run's trace), ``step`` a node execution, ``http`` an outgoing HTTP
+    request, ``subworkflow`` a call of another workflow, ``judge`` a model
+    call that scores another's output, ``internal`` any other span (external
+    traces).
+    """
+
+    CHAT = "chat", "Chat (model call)"
+    TEXT_COMPLETION = "text_completion", "Text completion"
+    EMBEDDINGS = "embeddings", "Embeddings"
+    EXECUTE_TOOL = "execute_tool", "Tool call"
+    INVOKE_AGENT = "invoke_agent", "Agent"
+    CREATE_AGENT = "create_agent", "Create agent"
+    WORKFLOW = "workflow", "Workflow run"
+    STEP = "step", "Step"
+    HTTP = "http", "HTTP call"
+    SUBWORKFLOW = "subworkflow", "Sub-workflow"
+    JUDGE = "judge", "Judge call"
+    INTERNAL = "internal", "Other"
+
+
+#: Kinds that are model calls (their tokens and cost count in usage totals).
+MODEL_CALL_KINDS = (SpanKind.CHAT, SpanKind.TEXT_COMPLETION, SpanKind.EMBEDDINGS, SpanKind.JUDGE)
+
+
+class Span(models.Model):
+    """One model call, tool call or external span: what was sent, what came back, tokens, cost, latency.
+
+    ``otel_span_id``/``otel_parent_span_id``: OpenTelemetry ids (16 hex
+    digits; the parent "" for a root). In a run's trace a model call's parent
+    is its step's derived span id (:func:`traces.tokens.derived_span_id`).
+    Tokens are disjoint parts (:class:`traces.tokens.TokenUsage`):
+    ``input_tokens`` fresh prompt tokens, ``cache_read_tokens``,
+    ``cache_write_tokens``, ``output_tokens`` visible output,
+    ``reasoning_tokens``; ``provider_total_tokens`` what the provider said
+    the total was (None: it said nothing). ``usage_estimated``: counted
+    locally, not reported. ``cost_usd`` is ``None`` when the price is
+    unknown. ``input`` is the request with secrets redacted;
+    ``attributes`` other (OTel) attributes.
     """
 
     trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=16, default="llm")
+    otel_span_id = models.CharField(max_length=16, default=new_span_id)
+    otel_parent_span_id = models.CharField(max_length=16, blank=True, default="")
+    kind = models.CharField(max_length=32, choices=SpanKind.choices, default=SpanKind.CHAT)
     name = models.CharField(max_length=200, blank=True)
     endpoint = models.ForeignKey(ModelEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.CharField(max_length=200, blank=True)
@@ -114,9 +191,14 @@ class Span(models.Model):
     prompt_version_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     input = models.JSONField(default=dict, blank=True)
     output = models.JSONField(default=dict, blank=True)
-    input_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    cached_tokens = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0, help_text="fresh prompt tokens (no cache read or write)")
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0, help_text="visible output tokens (no reasoning)")
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    provider_total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    usage_estimated = models.BooleanField(default=False)
+    attributes = models.JSONField(default=dict, blank=True)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     price_source = models.CharField(max_length=16, blank=True, help_text="endpoint | litellm | unknown")
     latency_ms = models.FloatField(default=0.0)
@@ -130,13 +212,40 @@ class Span(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
+        indexes = [
+            models.Index(fields=["project", "-started_at"], name="span_project_recent"),
+            models.Index(fields=["project", "endpoint", "-started_at"], name="span_project_endpoint"),
+            models.Index(fields=["project", "status", "-started_at"], name="span_project_status"),
+            models.Index(fields=["project", "kind", "-started_at"], name="span_project_kind"),
+        ]
 
     def __str__(self) -> str:
-        return f"span {self.pk} {self.model} {self.input_tokens}+{self.output_tokens} tok"
+        return f"span {self.pk} {self.model} {self.prompt_tokens}+{self.completion_tokens} tok"
+
+    @property
+    def usage(self) -> TokenUsage:
+        """The span's tokens as a :class:`~traces.tokens.TokenUsage`."""
+        return TokenUsage(
+            input_tokens=self.input_tokens, cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens, output_tokens=self.output_tokens,
+            reasoning_tokens=self.reasoning_tokens, provider_total_tokens=self.provider_total_tokens,
+            estimated=self.usage_estimated,
+        )
+
+    @property
+    def prompt_tokens(self) -> int:
+        """All prompt tokens: fresh + cache read + cache write."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        """All output tokens: visible + reasoning."""
+        return self.output_tokens + self.reasoning_tokens
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+        """Every token once: the five disjoint parts summed."""
+        return self.prompt_tokens + self.completion_tokens
 
 
 ZERO = Decimal("0")

@@ -31,7 +31,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from traces.responses import Answer, ToolCall
+from traces.responses import Answer, ToolCall, read_usage_details
 
 #: Model-string prefix of the endpoints this module serves.
 OPENAI_PREFIX = "openai/"
@@ -187,8 +187,7 @@ class StreamAssembler:
         if usage is not None:
             answer.input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
             answer.output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-            details = getattr(usage, "prompt_tokens_details", None)
-            answer.cached_tokens = int(getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
+            read_usage_details(answer, usage)
         return answer
 
 

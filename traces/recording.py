@@ -18,8 +18,9 @@ from django.utils import timezone
 from studio.crypto import SecretDecryptError, decrypt, secret_reveal
 from studio.models import Secret
 from traces.errors import GatewayError
-from traces.models import ModelEndpoint, Span, SpanStatus, Trace
+from traces.models import ModelEndpoint, Span, SpanStatus, Trace, TraceSource
 from traces.redaction import redact, redact_text
+from traces.tokens import TokenUsage, derived_span_id
 
 if TYPE_CHECKING:
     from traces.gateway import SpanContext
@@ -52,9 +53,7 @@ class CallRecord:
     started_at: dt.datetime | None = None
     latency_ms: float = 0.0
     output: dict[str, Any] = field(default_factory=dict)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
+    usage: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: Decimal | None = None
     price_source: str = ""
     status: str = SpanStatus.OK
@@ -86,8 +85,7 @@ class CallRecord:
             self.error_code = "invalid_output"
         if answer.notes:
             self.output["notes"] = answer.notes
-        self.input_tokens, self.output_tokens = answer.input_tokens, answer.output_tokens
-        self.cached_tokens = answer.cached_tokens
+        self.usage = answer.usage()
         self.cost_usd, self.price_source = cost, price_source
 
     def set_error(self, message: str, code: str) -> None:
@@ -216,31 +214,49 @@ def record_span(call: CallRecord, prepared: Prepared | None, *, step_id: int | N
         trace_id = Trace.objects.create(
             project_id=context.project_id,
             run_id=context.run_id,
+            source=TraceSource.RUN if context.run_id is not None else TraceSource.CALL,
             name=context.name or f"{call.endpoint.slug} call",
+            status=call.status if context.run_id is None else "",
         ).pk
         return trace_id, _span_create(call, prepared, trace_id, step_id).pk
+
+
+def parent_span_id(*, run_id: int | None, step_id: int | None) -> str:
+    """The OTel parent span id of a model call in a run: its step's derived span, else the run's ("" alone)."""
+    if step_id is not None:
+        return derived_span_id("step", step_id)
+    if run_id is not None:
+        return derived_span_id("run", run_id)
+    return ""
 
 
 def _span_create(call: CallRecord, prepared: Prepared | None, trace_id: int, step_id: int | None) -> Span:
     secrets = prepared.redact_values if prepared else call.context.redact
     ended_at = call.ended_at or timezone.now()
     context = call.context
+    step_id = step_id if step_id is not None else context.step_id
+    usage = call.usage
     return Span.objects.create(
         trace_id=trace_id,
         project_id=context.project_id,
-        kind="llm",
+        otel_parent_span_id=parent_span_id(run_id=context.run_id, step_id=step_id),
+        kind=context.kind,
         name=context.name or call.endpoint.slug,
         model=call.endpoint.model,
         endpoint=call.endpoint if call.endpoint.project_id == context.project_id else None,
         run_id=context.run_id,
-        step_id=step_id if step_id is not None else context.step_id,
+        step_id=step_id,
         node_id=context.node_id,
         prompt_version_id=call.prompt_version_id,
         input=redact(call.span_input(), secrets),
         output=redact(call.output, secrets),
-        input_tokens=call.input_tokens,
-        output_tokens=call.output_tokens,
-        cached_tokens=call.cached_tokens,
+        input_tokens=usage.input_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        provider_total_tokens=usage.provider_total_tokens,
+        usage_estimated=usage.estimated,
         cost_usd=call.cost_usd,
         price_source=call.price_source,
         latency_ms=call.latency_ms,

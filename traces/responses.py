@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from traces.errors import GatewayError
+from traces.tokens import TokenUsage
 
 # (model, messages, answer text) -> estimated (input, output) tokens
 TokenEstimator = Callable[[str, list[dict[str, Any]], str], tuple[int, int]]
@@ -34,9 +35,26 @@ class Answer:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    provider_total_tokens: int | None = None
     finish_reason: str = ""
     usage_estimated: bool = False
     notes: list[str] = field(default_factory=list)
+
+    def usage(self) -> TokenUsage:
+        """The answer's tokens as disjoint parts. ``input_tokens`` here is OpenAI's ``prompt_tokens``
+        (cache reads and writes included) and ``output_tokens`` its ``completion_tokens`` (reasoning
+        included); see :meth:`traces.tokens.TokenUsage.from_totals`."""
+        return TokenUsage.from_totals(
+            prompt_tokens=self.input_tokens,
+            completion_tokens=self.output_tokens,
+            cache_read_tokens=self.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            provider_total_tokens=self.provider_total_tokens,
+            estimated=self.usage_estimated,
+        )
 
 
 def delta_text(chunk: Any) -> str:
@@ -80,7 +98,7 @@ def answer_from_response(response: Any, request: dict[str, Any], estimate: Token
     usage = getattr(response, "usage", None)
     answer.input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     answer.output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-    answer.cached_tokens = _cached_tokens(usage)
+    read_usage_details(answer, usage)
     if usage is None or (answer.input_tokens == 0 and answer.output_tokens == 0):
         answer.input_tokens, answer.output_tokens = estimate(request["model"], request["messages"], answer.text)
         answer.usage_estimated = True
@@ -88,12 +106,34 @@ def answer_from_response(response: Any, request: dict[str, Any], estimate: Token
     return answer
 
 
-def _cached_tokens(usage: Any) -> int:
+def read_usage_details(answer: Answer, usage: Any) -> None:
+    """Fill the answer's cache read/write, reasoning and provider total from a usage object.
+
+    Cache reads: ``prompt_tokens_details.cached_tokens`` (OpenAI) or
+    ``cache_read_input_tokens`` (Anthropic via LiteLLM); cache writes:
+    ``cache_creation_input_tokens`` or ``prompt_tokens_details.cache_creation_tokens``;
+    reasoning: ``completion_tokens_details.reasoning_tokens``; total: ``total_tokens``.
+    Missing values are 0 (the total None).
+    """
+    if usage is None:
+        return
     details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    cached = _int_or_none(getattr(details, "cached_tokens", None)) if details is not None else None
     if cached is None:
-        cached = getattr(usage, "cache_read_input_tokens", None)  # Anthropic, via LiteLLM
-    return int(cached or 0)
+        cached = _int_or_none(getattr(usage, "cache_read_input_tokens", None))
+    write = _int_or_none(getattr(usage, "cache_creation_input_tokens", None))
+    if write is None and details is not None:
+        write = _int_or_none(getattr(details, "cache_creation_tokens", None))
+    completion_details = getattr(usage, "completion_tokens_details", None)
+    reasoning = _int_or_none(getattr(completion_details, "reasoning_tokens", None)) if completion_details else None
+    answer.cached_tokens = cached or 0
+    answer.cache_write_tokens = write or 0
+    answer.reasoning_tokens = reasoning or 0
+    answer.provider_total_tokens = _int_or_none(getattr(usage, "total_tokens", None))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _tool_calls(raw: Any) -> tuple[list[ToolCall], list[str]]:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from studio.models import Project
 from studio.services import audit_record
-from traces.models import ModelEndpoint, StructuredOutput, Trace
+from traces.models import ModelEndpoint, StructuredOutput, Trace, TraceSource
 
 LOCAL_ENDPOINT_SLUG = "local"
 
@@ -39,6 +39,7 @@ def endpoint_ensure_local(*, project: Project) -> ModelEndpoint:
             "input_price_per_mtok": Decimal("0"),
             "output_price_per_mtok": Decimal("0"),
             "cached_input_price_per_mtok": Decimal("0"),
+            "cache_write_price_per_mtok": Decimal("0"),
             "context_window": 2048,
             "pinned_params": dict(settings.STUDIO_LOCAL_MODEL_PARAMS),
         },
@@ -54,9 +55,16 @@ def endpoint_ensure_local(*, project: Project) -> ModelEndpoint:
     return endpoint
 
 
-def trace_start(*, project_id: int, run_id: int | None = None, name: str = "") -> Trace:
-    """Open a trace for a run (or an ad-hoc call); its spans come from the gateway."""
-    return Trace.objects.create(project_id=project_id, run_id=run_id, name=name[:200])
+def trace_start(*, project_id: int, run_id: int | None = None, name: str = "", session_id: str = "") -> Trace:
+    """Open a trace for a run (or an ad-hoc call); its spans come from the gateway.
+
+    Gets a fresh OpenTelemetry trace id; ``session_id`` groups it with the
+    other traces of a chat-style session.
+    """
+    return Trace.objects.create(
+        project_id=project_id, run_id=run_id, name=name[:200], session_id=session_id[:200],
+        source=TraceSource.RUN if run_id is not None else TraceSource.CALL,
+    )
 
 
 def trace_finish(trace: Trace) -> Trace:

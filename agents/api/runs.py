@@ -53,8 +53,8 @@ class RunOut(serializers.ModelSerializer[Run]):
         model = Run
         fields = ["id", "project", "workflow", "version", "status", "inputs", "outputs", "error", "error_code",
                   "failed_node", "input_tokens", "output_tokens", "cost_usd", "cost_unknown", "budget_tokens",
-                  "budget_usd", "parent_run", "rerun_from_node", "created_at", "started_at", "finished_at",
-                  "duration_ms"]
+                  "budget_usd", "parent_run", "rerun_from_node", "session_id", "created_at", "started_at",
+                  "finished_at", "duration_ms"]
 
 
 class RunDetailOut(RunOut):
@@ -72,6 +72,8 @@ class RunStartIn(serializers.Serializer[Any]):
     budget_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_POSITIVE_INT)
     budget_usd = serializers.DecimalField(required=False, max_digits=12, decimal_places=6, min_value=0,
                                           max_value=Decimal(MAX_BUDGET_USD))
+    session_id = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
+                                       help_text="Groups the runs of one chat-style session")
 
 
 class RerunIn(serializers.Serializer[Any]):
@@ -111,7 +113,8 @@ def run_create(request: Request, project_slug: str, workflow_slug: str) -> Respo
                                code="not_published")
     try:
         run = run_start(workflow=workflow, user=request.user, inputs=data["inputs"], version=version,
-                        budget_tokens=data.get("budget_tokens"), budget_usd=data.get("budget_usd"))
+                        budget_tokens=data.get("budget_tokens"), budget_usd=data.get("budget_usd"),
+                        session_id=data["session_id"])
     except (RunInputError, GraphInvalidError) as exc:
         raise _start_errors(exc) from exc
     return Response(RunOut(run).data, status=status.HTTP_201_CREATED)

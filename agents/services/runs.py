@@ -76,8 +76,12 @@ def run_start(
     *, workflow: Workflow, user: Any, inputs: dict[str, Any], version: WorkflowVersion | None = None,
     budget_tokens: int | None = None, budget_usd: Decimal | None = None, max_concurrency: int | None = None,
     parent_run: Run | None = None, rerun_from_node: str = "", timeout_s: int | None = None,
+    session_id: str = "",
 ) -> Run:
     """Create a queued run of ``version`` (the draft when None) and dispatch it on commit.
+
+    ``session_id`` (at most 200 characters, else ``RunInputError``) groups
+    the runs of one chat-style session in the trace explorer.
 
     Budgets default to the workflow's, then the project's defaults (tokens:
     input + output; USD); so does ``timeout_s``, the run's wall-clock limit in
@@ -100,6 +104,8 @@ def run_start(
     _check_secret_use(workflow=workflow, graph=graph, user=user, version=version)
     if not isinstance(inputs, dict):
         raise RunInputError({"__all__": "Inputs must be a JSON object."})
+    if not isinstance(session_id, str) or len(session_id) > 200:
+        raise RunInputError({"session_id": "A session id is a string of at most 200 characters."})
     try:
         clean_inputs = check_inputs(graph, inputs)
     except InputValidationError as exc:
@@ -118,7 +124,7 @@ def run_start(
             budget_usd=_first_set(budget_usd, workflow.budget_usd, workflow.project.default_budget_usd),
             timeout_s=timeout_s or workflow.timeout_s or workflow.project.default_timeout_s
             or settings.STUDIO_RUN_TIMEOUT_S,
-            parent_run=parent_run, rerun_from_node=rerun_from_node,
+            parent_run=parent_run, rerun_from_node=rerun_from_node, session_id=session_id,
         )
         event_append(run_id=run.pk, type="run.queued", payload={"status": "queued"})
         audit_record(project=workflow.project, actor=user, verb="run.start", obj=run,

@@ -748,7 +748,7 @@ def workflow_trace_ingest(*, workflow: Workflow, user: Any, payload: dict[str, A
     """
     import datetime as dt
 
-    from traces.models import Span, SpanStatus
+    from traces.models import Span, SpanStatus, Trace, TraceSource
     from traces.recording import project_secret_values
     from traces.redaction import redact
     from traces.services import trace_finish, trace_start
@@ -767,6 +767,7 @@ def workflow_trace_ingest(*, workflow: Workflow, user: Any, payload: dict[str, A
 
     with transaction.atomic():
         trace = trace_start(project_id=workflow.project_id, name=f"{workflow.slug} (python export)")
+        Trace.objects.filter(pk=trace.pk).update(source=TraceSource.EXTERNAL)
         rows = []
         for span in spans:
             started = when(span.get("started_at"))
@@ -775,7 +776,7 @@ def workflow_trace_ingest(*, workflow: Workflow, user: Any, payload: dict[str, A
                 Span(
                     trace=trace,
                     project_id=workflow.project_id,
-                    kind="llm",
+                    kind="chat",
                     name=str(span.get("node_id", ""))[:200],
                     model=str(span.get("model", ""))[:200],
                     node_id=str(span.get("node_id", ""))[:64],

@@ -65,14 +65,15 @@ def _span(trace, **fields):  # type: ignore[no-untyped-def]
 def test_usage_totals_sum_known_costs_and_count_unknown_ones(project):
     trace = trace_start(project_id=project.pk, run_id=5, name="run 5")
     _span(trace, input_tokens=100, output_tokens=10, cost_usd=Decimal("0.001"))
-    _span(trace, input_tokens=50, output_tokens=5, cached_tokens=20, cost_usd=None, price_source="unknown")
+    _span(trace, input_tokens=30, output_tokens=5, cache_read_tokens=20, cost_usd=None, price_source="unknown")
     _span(trace, status=SpanStatus.ERROR, error="down")
     other = trace_start(project_id=project.pk, run_id=6)
     _span(other, input_tokens=1, output_tokens=1, cost_usd=Decimal("0.5"))
 
     run = usage_for_run(5, project_id=project.pk)
 
-    assert (run.spans, run.errors, run.input_tokens, run.output_tokens, run.cached_tokens) == (3, 1, 150, 15, 20)
+    assert (run.spans, run.errors, run.input_tokens, run.output_tokens, run.cached_tokens) == (3, 1, 130, 15, 20)
+    assert run.prompt_tokens == 150  # fresh 130 + cache read 20: each token once
     assert run.cost_usd == Decimal("0.001") and run.unknown_cost_spans == 1 and not run.cost_is_complete
     assert [s.run_id for s in spans_for_run(5)] == [5, 5, 5]
     assert usage_for_project(project.pk).cost_usd == Decimal("0.501")

@@ -40,7 +40,8 @@ def test_plain_completion_records_a_span_with_usage_latency_and_zero_cost(projec
     assert completion.latency_ms > 0
     span = Span.objects.get(pk=completion.span_id)
     assert span.status == SpanStatus.OK and span.error == ""
-    assert (span.input_tokens, span.output_tokens) == (completion.input_tokens, completion.output_tokens)
+    assert (span.prompt_tokens, span.completion_tokens) == (completion.input_tokens, completion.output_tokens)
+    assert span.kind == "chat" and len(span.otel_span_id) == 16 and span.otel_parent_span_id == ""
     assert span.cost_usd == Decimal("0") and span.price_source == "endpoint"
     assert span.latency_ms == pytest.approx(completion.latency_ms)
     assert span.endpoint_id == endpoint.pk and span.model == "openai/smollm2"

@@ -1,0 +1,90 @@
+"""A run's trace as a tree: run → step → model call / tool call / HTTP call / sub-workflow (→ its run …).
+
+Only model calls are stored as :class:`~traces.models.Span` rows (written by
+the gateway during the run). The run and step nodes are *derived* at read
+time from the ``Run`` and ``Step`` rows the run path writes anyway, with
+stable span ids (:func:`traces.tokens.derived_span_id`) that the model-call
+spans already name as their parent: recording a step span would be one more
+INSERT per step on the run path for data the step row already holds. A
+``tool`` step is the tool call (``execute_tool``), an ``http`` step the
+HTTP call, an ``agent``/``supervisor`` step an ``invoke_agent``, a
+``subworkflow`` step holds its child run's tree. See README "Observability".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.models import Run, Step, SubworkflowCall
+from traces.models import Span, SpanKind
+from traces.selectors import TraceNode, build_tree, span_node
+from traces.tokens import derived_span_id
+
+#: Step span kind by node type; any other node type is a plain ``step``.
+STEP_KINDS: dict[str, str] = {
+    "agent": SpanKind.INVOKE_AGENT,
+    "supervisor": SpanKind.INVOKE_AGENT,
+    "tool": SpanKind.EXECUTE_TOOL,
+    "http": SpanKind.HTTP,
+    "subworkflow": SpanKind.SUBWORKFLOW,
+}
+
+#: How deep sub-workflow runs are expanded (deeper children are left as a step without children).
+MAX_SUBWORKFLOW_DEPTH = 8
+
+
+def trace_tree(run: Run, *, _depth: int = 0) -> TraceNode:
+    """The run's trace tree: the root node is the run (kind ``workflow``).
+
+    The caller has checked the user may view ``run`` (e.g.
+    :func:`agents.selectors.access_run`); child runs of sub-workflow steps
+    belong to the same project and are included. Three queries per run
+    (steps, spans, sub-workflow calls). Node times are datetimes, the
+    run's and steps' ``status`` their own status values.
+    """
+    root = TraceNode(
+        span_id=derived_span_id("run", run.pk),
+        parent_span_id="",
+        kind=SpanKind.WORKFLOW,
+        name=f"{run.workflow.slug} run {run.pk}" if run.workflow_id else f"run {run.pk}",
+        started_at=run.started_at or run.created_at,
+        ended_at=run.finished_at,
+        status=run.status,
+        ref=run,
+        attributes={"studio.run_id": run.pk, "studio.session_id": run.session_id},
+    )
+    steps = list(Step.objects.filter(run_id=run.pk).order_by("started_at", "id"))
+    nodes = [_step_node(step, root.span_id) for step in steps]
+    spans = Span.objects.filter(run_id=run.pk, project_id=run.project_id).select_related("endpoint")
+    nodes.extend(span_node(span) for span in spans.order_by("started_at", "id"))
+    if _depth < MAX_SUBWORKFLOW_DEPTH:
+        by_step = {(n.ref.node_id, n.ref.iteration): n for n in nodes if isinstance(n.ref, Step)}
+        calls = SubworkflowCall.objects.filter(parent_run_id=run.pk).select_related("child_run__workflow")
+        for call in calls:
+            parent = by_step.get((call.node_id, call.iteration))
+            child = trace_tree(call.child_run, _depth=_depth + 1)
+            child.parent_span_id = parent.span_id if parent is not None else root.span_id
+            nodes.append(child)
+    for top in build_tree(nodes):
+        top.parent_span_id = root.span_id
+        root.children.append(top)
+    return root
+
+
+def _step_node(step: Step, run_span_id: str) -> TraceNode:
+    label = step.label or step.node_id
+    return TraceNode(
+        span_id=derived_span_id("step", step.pk),
+        parent_span_id=run_span_id,
+        kind=STEP_KINDS.get(step.node_type, SpanKind.STEP),
+        name=f"{label}[{step.iteration}]" if step.iteration else label,
+        started_at=step.started_at,
+        ended_at=step.finished_at,
+        status=step.status,
+        ref=step,
+        attributes=_step_attributes(step),
+    )
+
+
+def _step_attributes(step: Step) -> dict[str, Any]:
+    return {"studio.node_id": step.node_id, "studio.node_type": step.node_type, "studio.step_id": step.pk}
