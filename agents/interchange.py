@@ -335,6 +335,21 @@ def check_document(doc: Any) -> tuple[dict[str, Any], list[str]]:
     return doc, warnings
 
 
+def imported_name(*, project: Project, name: str) -> str:
+    """The name an imported workflow gets: ``name`` when no workflow of the project has it, otherwise
+    ``"<name> (imported)"`` (then ``"(imported 2)"``, …) so the copy is told apart from its original."""
+    name = name.strip()[:180]
+    taken = set(Workflow.objects.filter(project=project).values_list("name", flat=True))
+    if name not in taken:
+        return name
+    candidate = f"{name} (imported)"
+    n = 2
+    while candidate in taken:
+        candidate = f"{name} (imported {n})"
+        n += 1
+    return candidate
+
+
 def import_document(
     *,
     project: Project,
@@ -370,7 +385,7 @@ def import_document(
     workflow = workflow_create(
         project=project,
         user=user,
-        name=(name or meta["name"]).strip(),
+        name=(name or "").strip() or imported_name(project=project, name=str(meta["name"])),
         slug=meta.get("slug") if isinstance(meta.get("slug"), str) else None,
         description=str(meta.get("description") or ""),
         graph=envelope["graph"],

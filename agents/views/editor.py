@@ -24,7 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from pydantic import ValidationError
 
-from agents.fragments import RunView, StepView, dom_key, pretty_json
+from agents.fragments import RunView, StepView, dom_key, node_icon, pretty_json
 from agents.models import Run, RunStatus, Workflow
 from agents.selectors import access_run, access_workflow, access_workflow_version, can_edit, can_run, runs_visible
 from agents.services import workflows as svc
@@ -93,7 +93,10 @@ def editor_context(request: HttpRequest, project: Project, workflow: Workflow) -
         "graph": workflow.draft_graph,
         "ports": svc.graph_ports(workflow.draft_graph),
         "catalog": [
-            {k: e[k] for k in ("type", "kind", "title", "description", "default_config", "default_ports")}
+            {
+                **{k: e[k] for k in ("type", "kind", "title", "description", "default_config", "default_ports")},
+                "icon": str(node_icon(e["type"])),
+            }
             for e in catalog
         ],
         "kinds": [{"kind": k, "title": KIND_TITLES.get(k, k.title())} for k in KIND_ORDER],
@@ -494,6 +497,7 @@ def editor_inspector(request: HttpRequest, project_slug: str, workflow_slug: str
         "field_types": FIELD_TYPES,
         "item_types": ITEM_TYPES,
         "result_json": _script_json(form.result()),
+        "icon": node_icon(node["type"]),
         "node_json": json.dumps({**node, "label": form.label, "config": form.config}),
     }
     if request.POST.get("_swap") == "errors":
@@ -892,11 +896,13 @@ def template_use(request: HttpRequest, template_slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def workflow_new(request: HttpRequest, project_slug: str) -> HttpResponse:
-    """Create an empty workflow with the posted name and open the editor on it (no name: back with a message)."""
+    """Create an empty workflow with the posted name (and optional description, at most 2,000 characters)
+    and open the editor on it (no name: back with a message)."""
     project = access_project(user=request.user, slug=project_slug, perm="change")
     name = request.POST.get("name", "").strip()[:200]
     if not name:
         messages.error(request, "Give the new workflow a name.")
         return redirect(reverse("project-home", args=[project.slug]))
-    workflow = svc.workflow_create(project=project, user=request.user, name=name)
+    description = request.POST.get("description", "").strip()[:2000]
+    workflow = svc.workflow_create(project=project, user=request.user, name=name, description=description)
     return redirect(reverse("workflow-editor", args=[project.slug, workflow.slug]))

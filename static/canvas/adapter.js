@@ -16,6 +16,7 @@
   "use strict";
 
   const PORT_PITCH = 24; // px between two ports (must match editor.css)
+  const FIT_MIN_ZOOM = 0.8; // "Fit" and opening never go below this (readable labels)
 
   function esc(text) {
     return String(text == null ? "" : text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -179,7 +180,7 @@
       const endpoint = node.config && node.config.endpoint ? " · " + esc(node.config.endpoint) : "";
       const warn = ports.error ? '<div class="sn-warn" title="' + esc(ports.error) + '">⚠ ' + esc(ports.error).slice(0, 80) + "</div>" : "";
       return '<div class="sn-card" data-node="' + esc(node.id) + '">' +
-        '<div class="sn-head"><span class="sn-ico node-type node-type--' + esc(node.type) + '"></span>' +
+        '<div class="sn-head"><span class="sn-ico node-type node-type--' + esc(node.type) + '" aria-hidden="true">' + (entry && entry.icon ? entry.icon : "") + "</span>" +
         '<div class="sn-titles"><div class="sn-title">' + esc(node.label || (entry ? entry.title : node.type)) + "</div>" +
         '<div class="sn-sub">' + esc(entry ? entry.title : node.type) + endpoint + "</div></div>" +
         '<span class="sn-badge" aria-label="status"></span></div>' +
@@ -529,12 +530,21 @@
       return { x0, y0, x1, y1 };
     }
 
+    /**
+     * Fit the graph (or `ids`) in the viewport, at 100 % at most and FIT_MIN_ZOOM at least: below that
+     * node labels are unreadable (14 px titles render under 11 px). A graph too big for the minimum zoom
+     * is shown from its left edge (where the inputs are), centred vertically when it fits that way.
+     */
     fit(ids) {
       const b = this.bounds(ids);
       if (!b) { this.setViewport(1, 0, 0); return; }
       const { w, h } = this.viewport();
-      const zoom = Math.min((w - 80) / (b.x1 - b.x0), (h - 80) / (b.y1 - b.y0), 1.1);
-      this.centreOn((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, zoom);
+      const pad = 40;
+      const fitting = Math.min((w - 2 * pad) / (b.x1 - b.x0), (h - 2 * pad) / (b.y1 - b.y0), 1);
+      const zoom = Math.max(FIT_MIN_ZOOM, fitting);
+      const cx = (b.x1 - b.x0) * zoom <= w - 2 * pad ? (b.x0 + b.x1) / 2 : b.x0 - pad / zoom + w / 2 / zoom;
+      const cy = (b.y1 - b.y0) * zoom <= h - 2 * pad ? (b.y0 + b.y1) / 2 : b.y0 - pad / zoom + h / 2 / zoom;
+      this.centreOn(cx, cy, zoom);
     }
 
     // ------------------------------------------------------------ drawflow events
@@ -612,4 +622,5 @@
   window.StudioCanvas.compatible = compatible;
   window.StudioCanvas.typeLabel = typeLabel;
   window.StudioCanvas.PORT_PITCH = PORT_PITCH;
+  window.StudioCanvas.FIT_MIN_ZOOM = FIT_MIN_ZOOM;
 })();

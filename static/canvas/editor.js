@@ -234,7 +234,7 @@
         item.tabIndex = 0;
         item.dataset.type = entry.type;
         item.title = entry.description + " (drag onto the canvas, or press Enter)";
-        item.innerHTML = '<span class="ed-pitem__ico node-type node-type--' + entry.type + '"></span><span class="ed-pitem__text"><b></b><small></small></span>';
+        item.innerHTML = '<span class="ed-pitem__ico node-type node-type--' + entry.type + '" aria-hidden="true">' + (entry.icon || "") + '</span><span class="ed-pitem__text"><b></b><small></small></span>';
         $("b", item).textContent = entry.title;
         $("small", item).textContent = entry.description;
         item.addEventListener("dragstart", (e) => {
@@ -356,6 +356,16 @@
     canvas.shiftDown = false;
   });
 
+  // Drawflow's "view" mode (read-only) reports no node selection: a viewer's click opens the node's
+  // configuration read-only (the inspector renders a disabled form for people who cannot edit).
+  if (!editable) {
+    stage.addEventListener("click", (e) => {
+      const nodeEl = e.target.closest(".drawflow-node");
+      const id = nodeEl && canvas.idOf.get(nodeEl.id.slice(5));
+      if (id) { canvas.select([id]); openNode(id); }
+    });
+  }
+
   let groupFrame = 0;
   canvas.df.on("mouseMove", () => {
     if (!group || !canvas.df.drag || groupFrame) return;
@@ -460,14 +470,14 @@
       nodes.forEach((id, i) => rank.set(id, i));
     });
     const sizes = canvas.sizes(ids);
-    const colW = Math.max(...ids.map((id) => sizes[id].w)) + 90;
+    const colW = Math.max(...ids.map((id) => sizes[id].w)) + 56;
     const positions = {};
-    const gap = 48;
+    const gap = 28;
     const heights = layers.map((nodes) => nodes.reduce((s, id) => s + sizes[id].h + gap, 0));
     const tallest = Math.max(...heights);
     layers.forEach((nodes, l) => {
       let y = (tallest - heights[l]) / 2;
-      for (const id of nodes) { positions[id] = { x: 60 + l * colW, y: 60 + y }; y += sizes[id].h + gap; }
+      for (const id of nodes) { positions[id] = { x: 40 + l * colW, y: 40 + y }; y += sizes[id].h + gap; }
     });
     canvas.moveNodes(positions);
     changed("layout");
@@ -525,6 +535,7 @@
 
   function openNode(id) {
     state.openNode = id;
+    if (!panelOpen("side")) setPanel("side", true, false);
     if (state.run && state.run.id && runTabActive()) { showStep(id); return; }
     showTab("inspector");
     const node = canvas.nodes.get(id);
@@ -542,7 +553,8 @@
 
   function closeInspector() {
     state.openNode = null;
-    $("#inspector").innerHTML = '<div class="ed-pane__empty"><p><strong>Nothing selected.</strong></p><p class="muted">Click a node to configure it.</p></div>';
+    $("#inspector").innerHTML = '<div class="ed-pane__empty"><p><strong>Nothing selected.</strong></p><p class="muted">' +
+      (editable ? "Click a node to configure it." : "Click a node to see its configuration.") + "</p></div>";
   }
 
   /** Apply a validated inspector result (config, label, ports) to its node. */
@@ -582,6 +594,15 @@
   // An inspector keystroke swaps only out-of-band pieces (hx-swap="none"): read the result once the request is done.
   document.body.addEventListener("htmx:afterRequest", () => setTimeout(consumeInspectorResult, 0));
   document.body.addEventListener("htmx:oobAfterSwap", () => consumeInspectorResult());
+  // A signature row's type shows its own extra input at once (choices for enum, item type for list).
+  document.body.addEventListener("change", (e) => {
+    const select = e.target.closest && e.target.closest(".sig-row__type");
+    if (!select) return;
+    const row = select.closest(".sig-row");
+    for (const el of $$("[data-for-type]", row)) el.hidden = el.dataset.forType !== select.value;
+    const choices = $(".sig-row__choices", row);
+    if (select.value === "enum" && choices) choices.focus();
+  }, true);
   // Keep the posted node in step with the canvas (its position and edges may have changed since the form opened).
   document.body.addEventListener("htmx:configRequest", (e) => {
     const form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("#insp-form");
@@ -801,7 +822,27 @@
     $("#ed-empty").hidden = canvas.order.length > 0 || !editable;
   }
 
+  // The palette and the side panel fold away (the choice is remembered per browser).
+  function setPanel(which, open, remember) {
+    const body = $(".ed-body");
+    body.classList.toggle(which === "palette" ? "is-palette-closed" : "is-side-closed", !open);
+    const button = document.getElementById(which === "palette" ? "btn-toggle-palette" : "btn-toggle-side");
+    if (button) button.setAttribute("aria-pressed", open ? "true" : "false");
+    if (remember) { try { localStorage.setItem("studio.editor." + which, open ? "open" : "closed"); } catch (e) { /* private mode */ } }
+    drawMinimap();
+  }
+  function panelOpen(which) {
+    return !$(".ed-body").classList.contains(which === "palette" ? "is-palette-closed" : "is-side-closed");
+  }
+  for (const which of ["palette", "side"]) {
+    let saved = null;
+    try { saved = localStorage.getItem("studio.editor." + which); } catch (e) { /* private mode */ }
+    if (saved === "closed") setPanel(which, false, false);
+  }
+
   const on = (id, fn) => { const el = document.getElementById(id); if (el) el.addEventListener("click", fn); };
+  on("btn-toggle-palette", () => setPanel("palette", !panelOpen("palette"), true));
+  on("btn-toggle-side", () => setPanel("side", !panelOpen("side"), true));
   on("btn-undo", undo);
   on("btn-redo", redo);
   on("btn-layout", () => editable && autoLayout());
@@ -828,6 +869,8 @@
     else if (mod && key === "a") { e.preventDefault(); canvas.select(canvas.order.slice()); }
     else if (e.key === "Delete" || e.key === "Backspace") { e.preventDefault(); e.stopPropagation(); if (editable) deleteSelection(); }
     else if (e.key === "Escape") { canvas.clearSelection(); }
+    else if (e.key === "[") { if (editable) setPanel("palette", !panelOpen("palette"), true); }
+    else if (e.key === "]") { setPanel("side", !panelOpen("side"), true); }
     else if (key === "f") { canvas.fit(); }
     else if (key === "l") { if (editable) autoLayout(); }
     else if (key === "v") { validate(false); }

@@ -254,8 +254,8 @@ TEMPLATE_INPUTS: dict[str, dict[str, Any]] = {
     "research-brief": {"topic": "solar power"},
     "sequential": {"topic": "tea"},
 }
-#: Templates with a node the export does not translate (supervisor).
-NOT_TRANSLATED = {"hierarchical": "supervisor"}
+#: Templates with a node the export does not translate (supervisor, approval).
+NOT_TRANSLATED = {"hierarchical": "supervisor", "approval": "approval"}
 
 
 def ruff_problems(script: Path) -> str:

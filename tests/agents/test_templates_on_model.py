@@ -12,6 +12,7 @@ import pytest
 
 from agents.engine import input_signature
 from agents.models import RunStatus, Step, Workflow
+from agents.services.approvals import approval_decide
 from agents.services.runs import run_start, run_wait
 from agents.workflow_templates import workflow_templates
 from tests.conftest import demo_graph
@@ -157,6 +158,15 @@ def test_pattern_template_runs_on_the_local_model(
     workflow = Workflow.objects.create(project=project, slug=slug, name=slug, draft_graph=graph)
     run = run_start(workflow=workflow, user=alice, inputs=sample_inputs(graph))
     run = run_wait(run.pk, timeout_s=1700)
+    if slug == "approval":
+        # The run waits for a person; a rejection ends it without calling the (placeholder) API.
+        assert run.status == RunStatus.WAITING, f"{run.error_code}: {run.error}"
+        approval_decide(run=run, node_id="approval", approved=False, comment="Too curt, rewrite it.", user=alice)
+        run = run_wait(run.pk, timeout_s=600)
+        assert run.status == RunStatus.SUCCEEDED, f"{run.error_code}: {run.error}"
+        assert run.outputs == {"status": None, "comment": "Too curt, rewrite it."}
+        assert Step.objects.get(run=run, node_id="send").status == "skipped"
+        return
     assert run.status == RunStatus.SUCCEEDED, f"{run.error_code}: {run.error}"
     assert run.outputs and all(value not in (None, "") for value in run.outputs.values())
     assert all(re.search(r"\w", value) for value in _strings(run.outputs)), run.outputs

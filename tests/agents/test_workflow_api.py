@@ -200,7 +200,12 @@ def test_export_json_yaml_roundtrip_through_import(workflow: Workflow, alice: An
     assert imported.status_code == 201, imported.content
     copy = Workflow.objects.get(pk=imported.json()["workflow"]["id"])
     assert copy.slug == "research-brief-2"
+    assert copy.name == f"{workflow.name} (imported)"  # told apart from the original in lists
     assert copy.draft_graph == workflow.draft_graph
+    third = client.post(
+        "/api/v1/projects/acme/workflows/import/", data=exported.content, content_type="application/yaml"
+    )
+    assert third.json()["workflow"]["name"] == f"{workflow.name} (imported 2)"
     as_json = client.get(f"/api/v1/workflows/{workflow.pk}/export/?format=json").json()
     again = post_json(client, "/api/v1/projects/acme/workflows/import/", {"document": as_json, "name": "Copy"})
     assert again.status_code == 201

@@ -144,8 +144,11 @@ def test_new_workflow_needs_a_name(project, alice):
     client = client_for(alice)
     refused = client.post(reverse("workflow-new", args=["acme"]), {"name": "  "})
     assert refused["Location"] == reverse("project-home", args=["acme"]) and not Workflow.objects.exists()
-    created = client.post(reverse("workflow-new", args=["acme"]), {"name": "Ticket triage"})
+    created = client.post(
+        reverse("workflow-new", args=["acme"]), {"name": "Ticket triage", "description": "  Sorts tickets by team.  "}
+    )
     assert created["Location"] == reverse("workflow-editor", args=["acme", "ticket-triage"])
+    assert Workflow.objects.get(slug="ticket-triage").description == "Sorts tickets by team."
 
 
 def test_import_from_the_project_page(qa, alice, editor, bob):

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from agents.engine import execute_graph, input_signature, validate_graph
-from agents.engine.protocols import LLMRequest
+from agents.engine.protocols import Decision, HttpResponse, LLMRequest
 from agents.workflow_templates import workflow_template, workflow_templates
-from tests.agents.engine.engine_testkit import Kit, ScriptedLLM
+from tests.agents.engine.engine_testkit import DictApprovals, Kit, ScriptedHttp, ScriptedLLM
 
 EXPECTED = {
     "sequential",
@@ -23,7 +23,9 @@ EXPECTED = {
     "handoff",
     "question-answering",
     "research-brief",
+    "approval",
 }
+WAITS_FOR_A_PERSON = {"approval"}
 
 
 def sample(schema: dict[str, Any]) -> Any:
@@ -50,7 +52,7 @@ def test_every_pattern_has_a_template():
 
     assert slugs == EXPECTED
     for template in workflow_templates():
-        assert template["name"] and template["description"]
+        assert template["name"] and template["description"] and template["category"]
 
 
 @pytest.mark.parametrize("slug", sorted(EXPECTED))
@@ -65,7 +67,7 @@ def test_template_is_valid_uses_the_local_endpoint_and_small_outputs(slug):
     assert '"max_tokens"' in text
 
 
-@pytest.mark.parametrize("slug", sorted(EXPECTED))
+@pytest.mark.parametrize("slug", sorted(EXPECTED - WAITS_FOR_A_PERSON))
 def test_template_runs_to_success_with_a_scripted_llm(slug, arun):
     graph = workflow_template(slug)["graph"]
     kit = Kit(ScriptedLLM(schema_following))
@@ -75,6 +77,31 @@ def test_template_runs_to_success_with_a_scripted_llm(slug, arun):
     assert result.status == "succeeded", result.error
     assert result.outputs
     assert kit.llm.requests
+
+
+@pytest.mark.parametrize(("approved", "sent"), [(True, 1), (False, 0)])
+def test_approval_template_waits_then_sends_only_an_approved_draft(approved, sent, arun):
+    graph = workflow_template("approval")["graph"]
+    waiting = Kit(ScriptedLLM(schema_following), extra={"approvals": DictApprovals()})
+    first = arun(execute_graph(graph, {"request": "Where is my order?"}, waiting.runtime))
+    assert first.status == "waiting"
+
+    http = ScriptedHttp(lambda request: HttpResponse(status=202, headers={}, body={"queued": True}))
+    decision = Decision(approved=approved, data={"draft": "Edited reply"} if approved else None, comment="ok")
+    kit = Kit(
+        ScriptedLLM(schema_following),
+        steps=waiting.steps,
+        extra={"approvals": DictApprovals({("approval", ""): decision}), "http": http},
+    )
+    result = arun(execute_graph(graph, {"request": "Where is my order?"}, kit.runtime))
+
+    assert result.status == "succeeded", result.error
+    assert len(http.requests) == sent
+    if approved:
+        assert http.requests[0].method == "POST" and http.requests[0].json == {"text": "Edited reply"}
+        assert result.outputs == {"status": 202, "comment": "ok"}
+    else:
+        assert result.outputs == {"status": None, "comment": "ok"}  # not sent: no status
 
 
 def _values(data: Any, key: str) -> list[Any]:
