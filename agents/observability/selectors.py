@@ -39,31 +39,27 @@ def run_has_field(name: str) -> bool:
 
 
 def span_token_parts(span: Span) -> list[tuple[str, int]]:
-    """``[(label, tokens)]`` of a span's token parts that are set, disjoint where the model stores them so.
+    """``[(label, tokens)]`` of a span's disjoint token parts that are not 0, then the provider's total.
 
-    Today's spans hold input (cached included), cached and output; the
-    disjoint parts (fresh input, cache read, cache write, reasoning) are shown
-    when the span model has them.
+    The parts never overlap (:class:`traces.tokens.TokenUsage`): fresh input,
+    cache read, cache write, output, reasoning; their sum is every token once.
     """
     names = [
-        ("fresh input", "input_fresh_tokens"),
-        ("input", "input_tokens"),
+        ("fresh input", "input_tokens"),
         ("cache read", "cache_read_tokens"),
-        ("cached", "cached_tokens"),
         ("cache write", "cache_write_tokens"),
         ("output", "output_tokens"),
         ("reasoning", "reasoning_tokens"),
-        ("provider total", "provider_total_tokens"),
     ]
-    return [(label, int(getattr(span, attr))) for label, attr in names if getattr(span, attr, None) is not None]
+    parts = [(label, int(getattr(span, attr))) for label, attr in names if getattr(span, attr)]
+    if span.provider_total_tokens is not None:
+        parts.append(("provider total", span.provider_total_tokens))
+    return parts
 
 
 def span_tokens_estimated(span: Span) -> bool:
     """True when the span's token counts are estimates (the local server's stream gives none)."""
-    if getattr(span, "tokens_estimated", None) is not None:
-        return bool(span.tokens_estimated)
-    output = span.output if isinstance(span.output, dict) else {}
-    return bool(output.get("usage_estimated"))
+    return span.usage_estimated
 
 
 # ------------------------------------------------------------------ explorer
@@ -275,7 +271,7 @@ def _span_node(span: Span, place: Any) -> TraceNode:
             status=span.status,
             started_at=span.started_at,
             duration_ms=span.latency_ms,
-            tokens=span.input_tokens + span.output_tokens,
+            tokens=span.total_tokens,
             cost_usd=span.cost_usd,
         ),
         span.started_at,

@@ -47,7 +47,7 @@ def test_span_panel_renders_the_conversation_tokens_price_and_prompt_version(
     assert response.status_code == 200 and "<html" not in body
     assert "chat__msg chat__msg--system" in body and "You are a researcher." in body
     assert "List facts about tides" in body and "facts answer" in body
-    assert "50 input" in body and "10 output" in body
+    assert "50 fresh input" in body and "10 output" in body
     assert "price from endpoint" in body
     assert "/p/acme/prompts/brief-writer/#version-2" in body and "Brief writer v2" in body
     assert "Rerun from this step" in body
