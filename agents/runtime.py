@@ -56,6 +56,7 @@ from agents.engine.protocols import (
 from agents.events import Fenced, abroadcast, alistening, event_append, event_record, event_seq_next
 from agents.models import Run, RunStatus, Step, StepStatus
 from agents.redaction import redact_step_record, run_redactor, wrap_effects
+from prompts.cache import label_cache, prompt_label_resolve
 from prompts.selectors import prompt_version_resolve
 from studio.models import Project
 from traces import gateway
@@ -424,8 +425,21 @@ class DjangoPromptStore:
     project_id: int
 
     async def get_prompt(self, ref: PromptRef) -> PromptSpec:
+        """A label goes through ``prompts.cache`` (in-process, Redis, PostgreSQL; pushed invalidation);
+        a pinned version (immutable) is read from PostgreSQL."""
+        if ref.version is None:
+            label = ref.label or "production"
+            found = label_cache().get_local(self.project_id, ref.slug, label)
+            if found is None:
+                found = await sync_to_async(prompt_label_resolve)(
+                    project_id=self.project_id, slug=ref.slug, label=label
+                )
+            return PromptSpec(
+                version_id=found.version_id, version=found.version, messages=list(found.messages),
+                variables=list(found.variables), model_config=dict(found.model_config),
+            )
         version = await sync_to_async(prompt_version_resolve)(
-            project_id=self.project_id, slug=ref.slug, label=ref.label, version=ref.version
+            project_id=self.project_id, slug=ref.slug, version=ref.version
         )
         return PromptSpec(
             version_id=version.pk, version=version.version, messages=list(version.messages),

@@ -19,6 +19,9 @@ measured is Studio itself. The entries (targets from issue 13):
   worker (``bench/api.py``): 20 agent branches, 200 ms per call;
 * ``worker_rss_growth_pct`` (≤ 10): a worker's pool memory over 10,000 runs;
 * the editor's load/save of a 300-node workflow (``bench/bench_editor.py``);
+* ``prompt_label_resolve_inprocess_ms`` (≤ 0.5), ``prompt_label_resolve_redis_ms``
+  (≤ 2) and ``prompt_promotion_to_worker_ms`` (p95 ≤ 1000): label resolution
+  and a label move reaching a running worker (``bench/prompt_cache.py``);
 * ``chaos_resume_after_kill`` (s): SIGKILLed workers during 200 runs, time
   until the interrupted run's next attempt is claimed (``bench/chaos.py``).
 
@@ -80,6 +83,14 @@ def main() -> None:
             results += workers.bench_runs_per_second(fx)
         if selected("worker_rss"):
             results.append(workers.bench_worker_rss(fx, runs=int(os.environ.get("STUDIO_BENCH_RSS_RUNS", "10000"))))
+        if selected("prompt_label_resolve"):
+            from bench import prompt_cache
+
+            results += prompt_cache.bench_resolve(fx.project)
+        if selected("prompt_promotion"):
+            from bench import prompt_cache
+
+            results.append(prompt_cache.bench_promotion(fx))
         if selected("editor"):
             from bench import bench_editor
 

@@ -28,6 +28,11 @@ if not settings.QUEUE_MODE:
 
     local_executor().start(recover=True)
 
+# Every web process listens for prompt label changes (the pages and the API resolve labels too).
+from prompts.cache import start_listener  # noqa: E402
+
+start_listener()
+
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

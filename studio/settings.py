@@ -304,6 +304,11 @@ STUDIO_MAX_STEP_OUTPUT_BYTES = int(os.environ.get("STUDIO_MAX_STEP_OUTPUT_BYTES"
 # Open websockets re-check access this often (seconds), and at once when a membership changes.
 STUDIO_WS_RECHECK_S = float(os.environ.get("STUDIO_WS_RECHECK_S", "30"))
 STUDIO_RUNS_QUEUE = CELERY_TASK_ROUTES["agents.tasks.execute_run"]["queue"]
+# Prompt label resolution (prompts.cache): Redis keys "<prefix>:<project id>:<slug>:label:<name>", changes
+# announced on "<prefix>:invalidate"; in-process and Redis copies expire after this many seconds at the latest
+# (invalidation is pushed at once; the TTL is only a safety net).
+STUDIO_PROMPT_CACHE_PREFIX = os.environ.get("STUDIO_PROMPT_CACHE_PREFIX", "prompt")
+STUDIO_PROMPT_CACHE_TTL_S = float(os.environ.get("STUDIO_PROMPT_CACHE_TTL_S", "300"))
 
 LOGGING = {
     "version": 1,

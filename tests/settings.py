@@ -11,6 +11,7 @@ _token = os.environ.setdefault("STUDIO_TEST_TOKEN", uuid.uuid4().hex[:8])
 os.environ.setdefault("STUDIO_RUNS_QUEUE", f"runs-{_token}")
 os.environ.setdefault("STUDIO_DEFAULT_QUEUE", f"default-{_token}")
 os.environ.setdefault("STUDIO_CHANNEL_PREFIX", f"test-{_token}")
+os.environ.setdefault("STUDIO_PROMPT_CACHE_PREFIX", f"test-{_token}:prompt")
 # Model-backed tests are deterministic: the local endpoint pins greedy decoding and a seed
 # (llama.cpp honours both), so a test cannot fail on one unlucky sample.
 os.environ.setdefault("STUDIO_LOCAL_MODEL_PARAMS", '{"temperature": 0, "seed": 1234}')
