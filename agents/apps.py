@@ -14,6 +14,10 @@ class AgentsConfig(AppConfig):
         from studio.workspace.usage import register_example_run_body, register_secret_usage, register_workflow_lister
 
         register_secret_usage(secret_usages_in_agents)
+        from agents.services.variables import variable_usages_in_agents
+        from studio.workspace.variables import register_variable_usage
+
+        register_variable_usage(variable_usages_in_agents)
         register_workflow_lister(workflow_choices)
         register_example_run_body(example_run_body)
         if settings.QUEUE_MODE:

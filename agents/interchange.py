@@ -9,6 +9,10 @@ releases)::
      "source": {"project": slug, "version": int | null},
      "graph": {"schema": 1, "nodes": [...], "edges": [...]}}
 
+Project variables are exported by name only: ``"variables": [names]`` lists
+the ``vars.<name>`` the graph reads (their values stay in the project); an
+import says which of them the target project lacks.
+
 Secret *values* are never exported: config keys that look like credentials
 (``api_key``, ``password``, ``token``, ``Authorization`` …) holding a literal
 string are blanked, and the export lists where. References to project secrets
@@ -32,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from agents.engine.varrefs import graph_variable_names
 from agents.models import Workflow
 from agents.services.workflows import check_graph_shape, normalize_graph, workflow_create
 from studio.lib.documents import MAX_DEPTH, DocumentTooDeep, check_depth
@@ -125,6 +130,9 @@ def export_document(
     }
     if redacted:
         doc["redacted"] = redacted
+    names = graph_variable_names(clean)
+    if names:
+        doc["variables"] = names
     return doc
 
 
@@ -399,5 +407,19 @@ def import_document(
         problems = engine_issues(workflow.draft_graph, project_id=workflow.project_id)
     except ImportError:
         problems = []
+    listed = envelope.get("variables")
+    wanted = (
+        {n for n in listed[:1000] if isinstance(n, str) and 0 < len(n) <= 64} if isinstance(listed, list) else set()
+    )
+    wanted |= set(graph_variable_names(workflow.draft_graph))
+    if wanted:
+        from studio.models import Variable
+
+        have = set(Variable.objects.filter(project=project, name__in=wanted).values_list("name", flat=True))
+        missing = sorted(wanted - have)[:50]
+        if missing:
+            warnings.append(
+                "Missing project variables (add them under Settings → Variables): " + ", ".join(missing) + "."
+            )
     warnings.extend(f"To fix before publishing: {p.message}" for p in problems)
     return workflow, warnings

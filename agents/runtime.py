@@ -59,6 +59,7 @@ from agents.redaction import redact_step_record, run_redactor, wrap_effects
 from prompts.cache import label_cache, prompt_label_resolve
 from prompts.selectors import prompt_version_resolve
 from studio.models import Project
+from studio.workspace.selectors import variable_values
 from traces import gateway
 from traces.models import ModelEndpoint
 from traces.redaction import Redactor
@@ -648,7 +649,8 @@ async def execute_claimed(run: Run, *, child: bool = False) -> str | None:
             result = await asyncio.wait_for(
                 execute_graph(run.graph, run.inputs, runtime, max_concurrency=run.max_concurrency,
                               budget=_remaining_budget(run),
-                              allowed_hosts=await sync_to_async(egress_allowed_hosts)(run.project_id)),
+                              allowed_hosts=await sync_to_async(egress_allowed_hosts)(run.project_id),
+                              variables=await sync_to_async(variable_values)(run.project_id)),
                 timeout=_seconds_left(run),
             )
         except TimeoutError:

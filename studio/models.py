@@ -306,3 +306,39 @@ class Invitation(models.Model):
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if self.expires_at <= now else "pending"
+
+
+class VariableType(models.TextChoices):
+    """The type of a project variable's value."""
+
+    STR = "str", "text"
+    INT = "int", "whole number"
+    FLOAT = "float", "number"
+    BOOL = "bool", "true/false"
+    OBJECT = "object", "JSON object"
+
+
+class Variable(models.Model):
+    """A project-level named value that is not secret (a base URL, a threshold, a team name).
+
+    Read in templates and node configs as ``{{ vars.<name> }}`` at run time;
+    ``value`` is JSON of ``type`` (checked by ``studio.workspace.variables``).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="variables")
+    name = models.CharField(max_length=64)
+    type = models.CharField(max_length=8, choices=VariableType.choices, default=VariableType.STR)
+    value = models.JSONField()
+    description = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="variable_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.name}"

@@ -80,7 +80,7 @@ from django.utils import timezone
 from agents.models import McpServer, Run, RunEvent, RunStatus, SavedFilter, Step, StepStatus, Workflow, WorkflowVersion
 from prompts.services import prompt_create, prompt_label_move, prompt_version_commit
 from studio.crypto import secret_create
-from studio.models import ROLE_RANK, ApiKey, Membership, Project, Role, role_allows
+from studio.models import ROLE_RANK, ApiKey, Membership, Project, Role, Variable, role_allows
 from studio.workspace.services import invitation_create
 from tests.conftest import demo_graph
 from traces.models import Span, Trace
@@ -135,6 +135,9 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "secret-delete": "admin",
     "secret-grant": Route("admin", data={"member": "{member}"}),
     "secret-revoke": "admin",
+    "project-variables": Route({"GET": "admin", "POST": "admin"}, data={"name": "matrix", "type": "str", "value": "x"}),
+    "variable-edit": Route("admin", data={"type": "int", "value": "7"}),
+    "variable-delete": "admin",
     "audit-log": "admin",
     "audit-export": "admin",
     "project-endpoints": "admin",
@@ -151,6 +154,8 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-member": Route({"PATCH": "admin", "DELETE": "admin"}, data={"role": "runner"}),
     "api-keys": Route({"GET": "admin", "POST": "admin"}, data={"name": "matrix", "role": "viewer"}),
     "api-key": Route({"DELETE": "admin"}),
+    "api-variables": Route({"GET": "read", "POST": "admin"}, data={"name": "matrix", "type": "str", "value": "x"}),
+    "api-variable": Route({"GET": "read", "PATCH": "admin", "DELETE": "admin"}, data={"value": "changed"}),
     # pages
     "home": "login",
     "workflow-import-page": "edit",
@@ -273,6 +278,7 @@ KWARG_DEFAULTS = {
     "step_id": "step_pk",
     "span_id": "span_pk",
     "filter_id": "saved_filter_pk",
+    "name": "variable_name",
 }
 
 LEVEL_PERM = {"read": "view", "run": "run", "edit": "change", "delete": "delete", "admin": "manage", "owner": "own"}
@@ -350,6 +356,7 @@ class Side:
     prompt_slug: str = "greeting"  # version 1, labels production and staging
     label_name: str = "staging"
     invitation_pk: int = 0
+    variable_name: str = "team"
     invitation_token: str = ""
     audit_format: str = "csv"
     reset_uid: str = "MQ"
@@ -476,6 +483,7 @@ def build_side(slug: str, owner: Any) -> Side:
         user=owner,
     ).pk
     side.secret_pk = secret_create(project=project, name="TOKEN", value=f"value-of-{slug}").pk
+    Variable.objects.create(project=project, name=side.variable_name, type="str", value=f"team-of-{slug}")
     side.endpoint_pk = endpoint_ensure_local(project=project).pk
     invitation, side.invitation_token = invitation_create(project=project, actor=owner, role=Role.VIEWER)
     side.invitation_pk = invitation.pk

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agents.engine.errors import GraphValidationError, InputValidationError
@@ -13,6 +13,7 @@ from agents.engine.graph import check_graph, check_inputs
 from agents.engine.run import Budget, RunResult, Runtime
 from agents.engine.runstate import BudgetExceeded, RunCancelled, RunState
 from agents.engine.scheduler import GraphExecution
+from agents.engine.templating import project_variables
 
 __all__ = ["Budget", "RunResult", "Runtime", "execute_graph"]
 
@@ -55,10 +56,13 @@ async def execute_graph(
     max_concurrency: int = 4,
     budget: Budget | None = None,
     allowed_hosts: Iterable[str] = (),
+    variables: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``graph`` (a graph document) on ``inputs`` and return its
     :class:`RunResult`. ``allowed_hosts``: private hosts an admin allowed
     (the static SSRF check lets them through; the HttpClient re-checks).
+    ``variables``: the project's variables (name → value), ``{{ vars.<name> }}``
+    in every template and condition of the run.
 
     Nodes run as soon as every node they depend on has finished;
     independent branches run concurrently, at most ``max_concurrency`` model
@@ -89,7 +93,8 @@ async def execute_graph(
         return _result(run, status="failed", error="Invalid inputs: " + str(exc), error_code="invalid_inputs")
 
     execution = GraphExecution(run, doc, id_prefix="", iteration="", inputs=values, parent_holds_slot=False)
-    main = asyncio.create_task(execution.execute())
+    with project_variables(variables):  # the task copies the context: every step of the run sees them
+        main = asyncio.create_task(execution.execute())
     watcher = asyncio.create_task(_watch_cancel(run, main))
     try:
         outcome = await main

@@ -12,11 +12,13 @@ string, list or integer an operation builds on the way, stay under
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import jinja2
@@ -28,8 +30,24 @@ from markupsafe import Markup
 
 from agents.engine.errors import TemplateError
 
-#: Names every template may use without declaring them.
-BUILTIN_NAMES = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace", "secret"})
+#: Names every template may use without declaring them (``vars``: the project's variables).
+BUILTIN_NAMES = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace", "secret", "vars"})
+
+#: The project variables of the run being executed (``{{ vars.<name> }}``), set by :func:`project_variables`.
+_variables: ContextVar[Mapping[str, Any] | None] = ContextVar("studio_project_variables", default=None)
+
+
+@contextlib.contextmanager
+def project_variables(values: Mapping[str, Any] | None) -> Iterator[None]:
+    """Make ``values`` (name → JSON value) the ``vars`` of every template and
+    expression rendered in this context — and in the tasks it starts, which
+    copy the context. Outside of one, ``vars`` is empty (a ``vars.<name>``
+    then fails like any undefined variable)."""
+    token = _variables.set(dict(values or {}))
+    try:
+        yield
+    finally:
+        _variables.reset(token)
 
 
 def _tojson(value: Any, indent: int | None = None) -> str:
@@ -384,6 +402,7 @@ def _describe(exc: Exception) -> str:
 
 def _context(variables: Mapping[str, Any], secrets: Mapping[str, str] | None) -> dict[str, Any]:
     context = dict(variables)
+    context["vars"] = _variables.get() or {}  # reserved: a port named "vars" is shadowed
 
     def secret(name: str) -> str:
         if secrets is None or name not in secrets:
@@ -480,3 +499,26 @@ def secret_names(source: str) -> tuple[set[str], list[str]]:
             else:
                 problems.append('secret(...) takes one literal name, e.g. secret("API_KEY")')
     return names, problems
+
+
+def variable_names(source: str, *, expression: bool = False) -> tuple[set[str], list[str]]:
+    """The project variables ``source`` reads — ``vars.NAME`` or ``vars["NAME"]`` —
+    and problems (a syntax error). ``expression``: ``source`` is a condition
+    (router ``when``, loop ``until``) rather than a template. A ``vars[...]``
+    with a computed key is not reported (it is checked when it runs)."""
+    text = "{{ (" + source + ") }}" if expression else source
+    try:
+        ast = ENV.parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        return set(), [_describe(exc)]
+    names: set[str] = set()
+    for found in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(found, nodes.Getattr):
+            target, key = found.node, found.attr
+        elif isinstance(found, nodes.Getitem) and isinstance(found.arg, nodes.Const):
+            target, key = found.node, found.arg.value
+        else:
+            continue
+        if isinstance(target, nodes.Name) and target.name == "vars" and target.ctx == "load" and isinstance(key, str):
+            names.add(key)
+    return names, []

@@ -23,6 +23,7 @@ from agents.effects.transport import egress_allowed_hosts
 from agents.engine import GraphIssue, InputValidationError, check_inputs, validate_graph
 from agents.events import event_append
 from agents.models import Run, RunStatus, Workflow, WorkflowVersion
+from agents.services.variables import variable_graph_issues
 from studio.lib.jsonsafe import json_problem
 from studio.services import audit_record
 
@@ -86,14 +87,20 @@ def run_start(
     Budgets default to the workflow's, then the project's defaults (tokens:
     input + output; USD); so does ``timeout_s``, the run's wall-clock limit in
     seconds (last fallback: ``STUDIO_RUN_TIMEOUT_S``).
-    Raises :class:`GraphInvalidError` (graph fails validation, or names a
-    secret that is missing or used outside an http header),
+    Raises :class:`GraphInvalidError` (graph fails validation, reads a
+    project variable that does not exist, or names a secret that is missing
+    or used outside an http header),
     :class:`SecretUseForbiddenError` (a secret neither ``user`` nor the
     version's publisher may use) or :class:`RunInputError` (inputs do not fit
     the input signature); nothing is written then.
     """
     graph = version.graph if version is not None else workflow.draft_graph
     issues = validate_graph(graph, allowed_hosts=egress_allowed_hosts(workflow.project_id))
+    if not issues:
+        issues = [
+            GraphIssue(code=issue.code, message=issue.message, node_id=issue.node_id)
+            for issue in variable_graph_issues(project_id=workflow.project_id, graph=graph)
+        ]
     if not issues:
         issues = [
             GraphIssue(code="subworkflow", message=message)

@@ -295,7 +295,8 @@ def _checked_shape(graph: Any) -> dict[str, Any]:
 def engine_issues(graph: dict[str, Any], *, project_id: int | None) -> list[Issue]:
     """Full executability check by the engine (``agents.engine.validate_graph``):
     unknown node types, invalid configs, port type mismatches, cycles, missing
-    input/output nodes… Shape problems come first and stop the check.
+    input/output nodes…, and project variables the graph reads that the
+    project lacks (``unknown_variable``). Shape problems come first and stop the check.
     ``project_id``: whose egress allow-list applies (the same as at run
     start, so validate, publish and run agree; None: only hosts allowed for
     every project)."""
@@ -304,6 +305,7 @@ def engine_issues(graph: dict[str, Any], *, project_id: int | None) -> list[Issu
         return shape
     from agents.effects.transport import egress_allowed_hosts
     from agents.engine.graph import validate_graph
+    from agents.services.variables import variable_graph_issues
 
     return [
         Issue(
@@ -313,7 +315,7 @@ def engine_issues(graph: dict[str, Any], *, project_id: int | None) -> list[Issu
             edge_id=getattr(gi, "edge_id", None),
         )
         for gi in validate_graph(graph, allowed_hosts=egress_allowed_hosts(project_id))
-    ]
+    ] + variable_graph_issues(project_id=project_id, graph=graph)
 
 
 def _field_dicts(signature: Any) -> list[dict[str, Any]]:

@@ -1,11 +1,14 @@
-"""REST API of project administration: members and API keys.
+"""REST API of project administration: members, API keys and variables.
 
 ``/api/v1/projects/<project>/members`` (GET list, POST add), ``…/members/<id>``
 (PATCH role, DELETE), ``…/api-keys`` (GET list, POST create — the key is in
 the response once), ``…/api-keys/<id>`` (DELETE revokes). Admins and owners
-only (``manage``); an API key's role caps its caller like everywhere. Errors:
+only (``manage``); an API key's role caps its caller like everywhere.
+``…/variables`` (GET list: every member; POST create) and
+``…/variables/<name>`` (GET, PATCH type/value/description, DELETE when no
+workflow reads it): writes by admins and owners. Errors:
 ``{"detail", "code", "errors"?}`` — ``role_too_high`` (403), ``duplicate``,
-``unknown_user``, ``invalid`` (400), ``last_owner`` (409).
+``unknown_user``, ``invalid`` (400), ``last_owner``, ``in_use`` (409).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from studio.api.errors import ApiError
-from studio.models import ApiKey, Membership, Role
+from studio.models import ApiKey, Membership, Role, Variable, VariableType
 from studio.selectors import access_project
 from studio.workspace import selectors as sel
 from studio.workspace import services as svc
+from studio.workspace import variables as var_svc
 
 ROLE_CHOICES = Role.choices
 
@@ -163,3 +167,90 @@ def api_key(request: Request, project_slug: str, key_id: int) -> Response:
     key = sel.access_api_key(project=project, pk=key_id)
     svc.api_key_revoke(key=key, actor=request.user)
     return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class VariableOut(serializers.ModelSerializer[Variable]):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    value = serializers.JSONField(read_only=True, help_text="A JSON value of the variable's type.")
+
+    class Meta:
+        model = Variable
+        fields = ["name", "type", "value", "description", "created_by", "created_at", "updated_at"]
+
+
+class VariableIn(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200, help_text="Letters, digits and underscores; read as vars.<name>.")
+    type = serializers.ChoiceField(choices=VariableType.choices)
+    value = serializers.JSONField(help_text="str: a string; int: an integer; float: a number; bool; object: {...}.")
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class VariablePatchIn(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=VariableType.choices, required=False)
+    value = serializers.JSONField(required=False)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+@extend_schema(
+    methods=["GET"], responses={200: VariableOut(many=True)}, tags=["variables"], operation_id="variables_list"
+)
+@extend_schema(
+    methods=["POST"],
+    request=VariableIn,
+    responses={201: VariableOut},
+    tags=["variables"],
+    operation_id="variables_create",
+)
+@api_view(["GET", "POST"])
+def variables(request: Request, project_slug: str) -> Response:
+    """List the project's variables (every member), or create one (admins and owners)."""
+    if request.method == "GET":
+        project = access_project(user=request.user, slug=project_slug, perm="view")
+        return Response(VariableOut(sel.project_variables(project=project), many=True).data)
+    project = access_project(user=request.user, slug=project_slug, perm="manage")
+    if not isinstance(request.data, dict) or "value" not in request.data:
+        raise ApiError("Give the variable's value.", code="invalid", errors={"value": ["This field is required."]})
+    data = _valid(VariableIn, request.data)
+    try:
+        variable = var_svc.variable_create(
+            project=project,
+            actor=request.user,
+            name=data["name"],
+            type=data["type"],
+            value=request.data["value"],  # as sent: the serializer's JSONField would accept "3" for 3
+            description=data.get("description", ""),
+        )
+    except svc.WorkspaceError as exc:
+        _raise(exc)
+    return Response(VariableOut(variable).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(methods=["GET"], responses={200: VariableOut}, tags=["variables"], operation_id="variables_get")
+@extend_schema(
+    methods=["PATCH"],
+    request=VariablePatchIn,
+    responses={200: VariableOut},
+    tags=["variables"],
+    operation_id="variables_update",
+)
+@extend_schema(methods=["DELETE"], responses={204: None}, tags=["variables"], operation_id="variables_delete")
+@api_view(["GET", "PATCH", "DELETE"])
+def variable(request: Request, project_slug: str, name: str) -> Response:
+    """One variable: read (every member), change its type, value or description, or delete it
+    when no workflow reads it (admins and owners)."""
+    project = access_project(user=request.user, slug=project_slug, perm="view" if request.method == "GET" else "manage")
+    found = sel.access_variable(project=project, name=name)
+    if request.method == "GET":
+        return Response(VariableOut(found).data)
+    try:
+        if request.method == "DELETE":
+            var_svc.variable_delete(variable=found, actor=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        data = _valid(VariablePatchIn, request.data)
+        changes = {key: data[key] for key in ("type", "description") if key in data}
+        if isinstance(request.data, dict) and "value" in request.data:
+            changes["value"] = request.data["value"]
+        found = var_svc.variable_update(variable=found, actor=request.user, **changes)
+    except svc.WorkspaceError as exc:
+        _raise(exc)
+    return Response(VariableOut(found).data)

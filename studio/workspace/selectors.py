@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from studio.models import ApiKey, AuditEvent, Invitation, Membership, Project, Secret
+from studio.models import ApiKey, AuditEvent, Invitation, Membership, Project, Secret, Variable
 
 AUDIT_PAGE_SIZE = 50
 
@@ -118,3 +118,21 @@ def audit_events(*, project: Project, filters: AuditFilters) -> QuerySet[AuditEv
 def audit_verbs(*, project: Project) -> list[str]:
     """Distinct verbs of the project's audit log, for the filter's choices."""
     return list(AuditEvent.objects.filter(project=project).values_list("verb", flat=True).distinct().order_by("verb"))
+
+
+def project_variables(*, project: Project) -> QuerySet[Variable]:
+    """The project's variables, by name."""
+    return Variable.objects.filter(project=project).select_related("created_by").order_by("name")
+
+
+def access_variable(*, project: Project, name: Any) -> Variable:
+    """A variable of ``project`` by name (case-sensitive). Raises ``Http404``."""
+    found = Variable.objects.select_related("project").filter(project=project, name=str(name or "")[:64]).first()
+    if found is None:
+        raise Http404("Variable not found.")
+    return found
+
+
+def variable_values(project_id: int) -> dict[str, Any]:
+    """``{name: value}`` of a project's variables: what ``{{ vars.<name> }}`` reads in its runs."""
+    return dict(Variable.objects.filter(project_id=project_id).values_list("name", "value"))

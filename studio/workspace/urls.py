@@ -34,6 +34,9 @@ urlpatterns = [
         views.secret_revoke,
         name="secret-revoke",
     ),
+    path("p/<slug:project_slug>/settings/variables/", views.project_variables, name="project-variables"),
+    path("p/<slug:project_slug>/settings/variables/<str:name>/edit/", views.variable_edit, name="variable-edit"),
+    path("p/<slug:project_slug>/settings/variables/<str:name>/delete/", views.variable_delete, name="variable-delete"),
     path("p/<slug:project_slug>/audit/", views.audit_log, name="audit-log"),
     path("p/<slug:project_slug>/audit/export.<str:fmt>", views.audit_export, name="audit-export"),
 ]
@@ -43,4 +46,6 @@ api_urlpatterns = [
     path("projects/<slug:project_slug>/members/<int:member_id>", api.member, name="api-member"),
     path("projects/<slug:project_slug>/api-keys", api.api_keys, name="api-keys"),
     path("projects/<slug:project_slug>/api-keys/<int:key_id>", api.api_key, name="api-key"),
+    path("projects/<slug:project_slug>/variables", api.variables, name="api-variables"),
+    path("projects/<slug:project_slug>/variables/<str:name>", api.variable, name="api-variable"),
 ]

@@ -37,6 +37,7 @@ SETTINGS_TABS = [
     ("project-members", "Members"),
     ("project-keys", "API keys"),
     ("project-secrets", "Secrets"),
+    ("project-variables", "Variables"),
     ("project-endpoints", "Model endpoints"),
     ("project-mcp", "MCP servers"),  # agents/views/mcp_servers.py
 ]
@@ -461,6 +462,86 @@ def secret_delete(request: HttpRequest, project_slug: str, secret_id: int) -> Ht
         return _secrets_page(request, project, status=400, **_error_context(exc))
     messages.success(request, f"Secret {secret.name} deleted.")
     return redirect("project-secrets", project_slug=project.slug)
+
+
+# ------------------------------------------------------------------ variables
+
+
+def _value_text(value: Any) -> str:
+    """A variable's value as typed in the form: text as is, the rest as JSON (``true``, ``0.5``, ``{…}``)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _variables_page(request: HttpRequest, project: Project, *, status: int = 200, **extra: Any) -> HttpResponse:
+    from studio.models import VariableType
+    from studio.workspace.variables import variable_usages
+
+    rows = [
+        (variable, variable_usages(variable), _value_text(variable.value))
+        for variable in sel.project_variables(project=project)
+    ]
+    context = {
+        "project": project,
+        "tab": "project-variables",
+        "variables": rows,
+        "types": VariableType.choices,
+        "values": {"type": "str"},
+        **extra,
+    }
+    return page(request, "studio/settings_variables.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_variables(request: HttpRequest, project_slug: str) -> HttpResponse:
+    """Variables: name, type, value, where each is read; POST creates one (value parsed by its type)."""
+    from studio.workspace import variables as var_svc
+
+    project = access_project(user=request.user, slug=project_slug, perm="manage")
+    if request.method == "GET":
+        return _variables_page(request, project)
+    values = {key: request.POST.get(key, "") for key in ("name", "type", "value", "description")}
+    try:
+        variable = var_svc.variable_create(project=project, actor=request.user, text=True, **values)
+    except svc.WorkspaceError as exc:
+        return _variables_page(request, project, status=400, values=values, **_error_context(exc))
+    messages.success(request, f"Variable {variable.name} saved: use it as {{{{ vars.{variable.name} }}}}.")
+    return redirect("project-variables", project_slug=project.slug)
+
+
+@login_required
+@require_POST
+def variable_edit(request: HttpRequest, project_slug: str, name: str) -> HttpResponse:
+    """Change a variable's type, value and description (the value is parsed by the type)."""
+    from studio.workspace import variables as var_svc
+
+    project = access_project(user=request.user, slug=project_slug, perm="manage")
+    variable = sel.access_variable(project=project, name=name)
+    values = {key: request.POST.get(key, "") for key in ("type", "value", "description")}
+    try:
+        var_svc.variable_update(variable=variable, actor=request.user, text=True, **values)
+    except svc.WorkspaceError as exc:
+        return _variables_page(
+            request, project, status=400, edit_name=variable.name, edit_values=values, **_error_context(exc)
+        )
+    messages.success(request, f"Variable {variable.name} saved.")
+    return redirect("project-variables", project_slug=project.slug)
+
+
+@login_required
+@require_POST
+def variable_delete(request: HttpRequest, project_slug: str, name: str) -> HttpResponse:
+    """Delete a variable no workflow reads."""
+    from studio.workspace import variables as var_svc
+
+    project = access_project(user=request.user, slug=project_slug, perm="manage")
+    variable = sel.access_variable(project=project, name=name)
+    try:
+        var_svc.variable_delete(variable=variable, actor=request.user)
+    except svc.WorkspaceError as exc:
+        return _variables_page(request, project, status=400, **_error_context(exc))
+    messages.success(request, f"Variable {variable.name} deleted.")
+    return redirect("project-variables", project_slug=project.slug)
 
 
 # ------------------------------------------------------------------ audit log

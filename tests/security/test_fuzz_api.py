@@ -28,7 +28,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
 
 from agents.models import Run, RunStatus, Workflow, WorkflowVersion
-from studio.models import ApiKey, Membership, Project, Role
+from studio.models import ApiKey, Membership, Project, Role, Variable
 from tests.conftest import UserFactory, demo_graph
 
 EXAMPLES = int(os.environ.get("STUDIO_FUZZ_EXAMPLES", "4"))
@@ -60,6 +60,7 @@ def world(project: Project, alice: Any) -> dict[str, Any]:
         project=project, name="spare", prefix=spare[:8], hashed_key=ApiKey.hash(spare), role=Role.VIEWER, user=alice
     )
     spare_member = Membership.objects.create(project=project, user=UserFactory(username="dave"), role=Role.VIEWER)
+    Variable.objects.create(project=project, name="spare_var", type="str", value="x")
     from agents.services.workflows import workflow_templates
 
     templates = workflow_templates()
@@ -77,6 +78,7 @@ def world(project: Project, alice: Any) -> dict[str, Any]:
             "node_id": "answerer",
             "key_id": spare_key.pk,
             "member_id": spare_member.pk,
+            "name": "spare_var",
             "slug": templates[0].slug if templates else "sequential",
         },
     }
