@@ -20,6 +20,10 @@ class AgentsConfig(AppConfig):
         register_variable_usage(variable_usages_in_agents)
         register_workflow_lister(workflow_choices)
         register_example_run_body(example_run_body)
+        from agents.services.prompt_contract import published_prompt_uses
+        from prompts.usage import register_prompt_use_finder
+
+        register_prompt_use_finder(published_prompt_uses)
         if settings.QUEUE_MODE:
             return
         from agents.dispatch import local_executor_install

@@ -27,6 +27,7 @@ from agents.engine.errors import SignatureError, TemplateError
 from agents.engine.signature import FieldSpec, Signature
 from agents.engine.templating import render, template_variables
 from prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
+from prompts.usage import prompt_uses
 from studio.models import Project
 from studio.selectors import has_project_perm
 from studio.services import audit_record
@@ -63,6 +64,19 @@ class PromptConflictError(PromptError):
     """The state changed meanwhile (a stale label move, a taken slug): HTTP 409."""
 
     status_code = 409
+
+
+class PromptContractError(PromptConflictError):
+    """A label move would break published workflows (HTTP 409, ``label_breaks_workflows``).
+
+    ``affected``: one ``{"workflow_id", "workflow", "workflow_version",
+    "node_id", "node", "missing": [names]}`` per node whose inputs do not
+    provide every variable the new version declares.
+    """
+
+    def __init__(self, message: str, *, affected: list[dict[str, Any]]) -> None:
+        super().__init__(message, code="label_breaks_workflows", field="version")
+        self.affected = affected
 
 
 def check_label_name(name: str) -> str:
@@ -210,6 +224,37 @@ def prompt_version_commit(
     return version
 
 
+def check_label_move_contract(*, prompt: Prompt, label: str, version: PromptVersion) -> None:
+    """Refuse to point ``label`` at ``version`` when a published workflow node using that label
+    (each workflow's latest published version, :func:`prompts.usage.prompt_uses`) does not
+    provide every variable ``version`` declares. Raises :class:`PromptContractError` listing
+    every such workflow, node and missing variable; nothing moves."""
+    needed = set(version.variables)
+    affected = []
+    for use in prompt_uses(prompt):
+        missing = sorted(needed - use.provided)
+        if use.label == label and missing:
+            affected.append(
+                {
+                    "workflow_id": use.workflow_id,
+                    "workflow": use.workflow_name,
+                    "workflow_version": use.workflow_version,
+                    "node_id": use.node_id,
+                    "node": use.node_label,
+                    "missing": missing,
+                    "text": f"{use.describe()} lacks {', '.join(missing)}",
+                }
+            )
+    if affected:
+        raise PromptContractError(
+            f'Label "{label}" was not moved: version {version.version} needs variable(s) that '
+            f"{len(affected)} published workflow node(s) using it do not provide: "
+            + "; ".join(item["text"] for item in affected)
+            + ". Add those inputs to the nodes and publish, or commit a version that does not need them.",
+            affected=affected,
+        )
+
+
 @transaction.atomic
 def prompt_label_move(
     *,
@@ -227,13 +272,16 @@ def prompt_label_move(
     protected label (:data:`PROTECTED_LABELS`) needs the ``manage``
     permission (admin, owner) unless ``user`` is None (the system):
     ``PermissionDenied`` otherwise. Raises :class:`PromptError` for a bad
-    label name or a version of another prompt.
+    label name or a version of another prompt, and :class:`PromptContractError`
+    when the version needs variables a published workflow using the label does
+    not provide (:func:`check_label_move_contract`).
     """
     check_label_name(label)
     if version.prompt_id != prompt.pk:
         raise PromptError("That version belongs to another prompt.", code="foreign_version", field="version")
     if label in protected_labels(prompt) and user is not None and not has_project_perm(user, prompt.project, "manage"):
         raise PermissionDenied(f'Only admins and owners may move the protected label "{label}".')
+    check_label_move_contract(prompt=prompt, label=label, version=version)
     pointer = (
         PromptLabel.objects.select_for_update().select_related("version").filter(prompt=prompt, name=label).first()
     )

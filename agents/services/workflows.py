@@ -299,7 +299,12 @@ def engine_issues(graph: dict[str, Any], *, project_id: int | None) -> list[Issu
     project lacks (``unknown_variable``). Shape problems come first and stop the check.
     ``project_id``: whose egress allow-list applies (the same as at run
     start, so validate, publish and run agree; None: only hosts allowed for
-    every project)."""
+    every project).
+
+    With a ``project_id``, also the node ↔ prompt contract
+    (``agents.services.prompt_contract``): a node whose inputs do not provide
+    the variables of the prompt version its label (or pinned version) points
+    at, or whose prompt does not exist, is an issue naming the node."""
     shape = check_graph_shape(graph)
     if shape:
         return shape
@@ -307,7 +312,7 @@ def engine_issues(graph: dict[str, Any], *, project_id: int | None) -> list[Issu
     from agents.engine.graph import validate_graph
     from agents.services.variables import variable_graph_issues
 
-    return [
+    issues = [
         Issue(
             code=str(getattr(gi, "code", "invalid")),
             message=str(getattr(gi, "message", gi)),
@@ -316,6 +321,11 @@ def engine_issues(graph: dict[str, Any], *, project_id: int | None) -> list[Issu
         )
         for gi in validate_graph(graph, allowed_hosts=egress_allowed_hosts(project_id))
     ] + variable_graph_issues(project_id=project_id, graph=graph)
+    if project_id is not None:
+        from agents.services.prompt_contract import prompt_contract_issues
+
+        issues += prompt_contract_issues(project_id=project_id, graph=graph)
+    return issues
 
 
 def _field_dicts(signature: Any) -> list[dict[str, Any]]:

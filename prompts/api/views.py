@@ -44,9 +44,10 @@ TAGS = ["prompts"]
 
 def raise_prompt_error(exc: svc.PromptError) -> NoReturn:
     """Translate a service error into the API's error shape (400, or 409 for a conflict)."""
-    raise ApiError(
-        exc.message, code=exc.code, status_code=exc.status_code, errors={"field": exc.field} if exc.field else None
-    )
+    errors: dict[str, Any] | None = {"field": exc.field} if exc.field else None
+    if isinstance(exc, svc.PromptContractError):
+        errors = {"field": exc.field, "affected": exc.affected}
+    raise ApiError(exc.message, code=exc.code, status_code=exc.status_code, errors=errors)
 
 
 def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
