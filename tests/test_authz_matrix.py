@@ -188,6 +188,8 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "trace-span": "read",
     "trace-step": "read",
     "trace-rerun": "run",
+    "usage": "read",
+    "usage-export": "read",
     "prompt-list": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
     "prompt-detail": "read",
     "prompt-diff": Route("read", query={"a": "1", "b": "1"}),

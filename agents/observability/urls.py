@@ -2,9 +2,11 @@
 
 from django.urls import path
 
-from agents.observability import views
+from agents.observability import usage_views, views
 
 urlpatterns = [
+    path("p/<slug:project_slug>/usage/", usage_views.usage_page, name="usage"),
+    path("p/<slug:project_slug>/usage/export.csv", usage_views.usage_export, name="usage-export"),
     path("p/<slug:project_slug>/traces/", views.trace_explorer, name="trace-explorer"),
     path("p/<slug:project_slug>/traces/filters/", views.saved_filter_create, name="saved-filter-create"),
     path(

@@ -26,6 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from agents.fragments import RunView, StepView, ago, graph_view, latest_statuses, pretty_json
 from agents.models import Run, Workflow, WorkflowVersion
+from agents.observability.usage import workflow_month_totals
 from agents.selectors import (
     access_run,
     access_workflow,
@@ -210,8 +211,10 @@ def project_home(request: HttpRequest, project_slug: str) -> HttpResponse:
         last_run_status=Subquery(last_run.values("status")[:1]),
         last_run_at=Subquery(last_run.values("created_at")[:1]),
     ))
+    month = workflow_month_totals(workflow_ids=[w.pk for w in workflows])
     for workflow in workflows:
         workflow.last_run_ago = ago(workflow.last_run_at)
+        workflow.month = month.get(workflow.pk)
     can_create = has_project_perm(request.user, project, "change")
     return _page(request, "agents/workflow_list.html", {"project": project, "workflows": workflows, "can_create": can_create, **runs})
 
@@ -223,6 +226,7 @@ def _workflow_page(request: HttpRequest, project: Project, workflow: Workflow, f
     runs = _runs_context(request, runs_visible(user=request.user, workflow=workflow), dom_id=f"workflow-{workflow.pk}")
     context = {
         "project": project, "workflow": workflow, "version": version, "form": form,
+        "month": workflow_month_totals(workflow_ids=[workflow.pk]).get(workflow.pk),
         "graph": graph_view(graph, dom_id=f"workflow-{workflow.pk}"),
         "can_run": can_run(user=request.user, workflow=workflow), "can_edit": can_edit(user=request.user, workflow=workflow),
         "hide_workflow": True, **runs,

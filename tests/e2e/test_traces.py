@@ -1,15 +1,19 @@
 """A person runs research-brief on the local model, opens its trace from the run page, sees the three
-parallel agents and the writer, filters the explorer by endpoint and opens a model call."""
+parallel agents and the writer, filters the explorer by endpoint, opens a model call, sees the run's
+tokens on the usage chart and in the CSV export."""
 
 from __future__ import annotations
 
+import csv
+import json
 import time
 
 import pytest
 
 from agents.models import Run, RunStatus, Workflow, WorkflowVersion
 from tests.conftest import demo_graph
-from tests.fixtures.browser import screenshot
+from tests.fixtures.browser import screenshot, wait_js
+from traces.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.worker, pytest.mark.model]
 
@@ -76,3 +80,22 @@ def test_run_research_brief_then_browse_its_trace_and_the_explorer(
     page.fill("#f-endpoint", "no-such-endpoint")
     page.click("#trace-filters button[type=submit]")
     page.get_by_text("No runs match these filters").wait_for()
+
+    # usage: the chart shows the run's tokens today; the CSV export holds its model calls
+    spans = Span.objects.filter(run_id=run.pk)
+    tokens_in = sum(s.input_tokens for s in spans)
+    tokens_out = sum(s.output_tokens for s in spans)
+    page.click("a.nav-item:has-text('Usage')")
+    page.wait_for_url(f"{base}/p/acme/usage/")
+    wait_js(page, "document.getElementById('usage-chart').dataset.ready === '30'")
+    chart = json.loads(page.locator("#usage-chart-data").text_content())
+    assert chart["input_tokens"][-1] == tokens_in and chart["output_tokens"][-1] == tokens_out
+    assert page.locator("#usage-tokens").inner_text() == f"{tokens_in + tokens_out:,}"
+    assert "Research brief" in page.locator(".usage-tables").inner_text()
+    screenshot(page, "usage")
+    with page.expect_download() as download:
+        page.click("#usage-export")
+    rows = list(csv.DictReader(open(download.value.path(), encoding="utf-8")))
+    local = [r for r in rows if r["endpoint"] == "local"]
+    assert len(local) == 1 and int(local[0]["input_tokens"]) == tokens_in
+    assert int(local[0]["calls"]) == spans.count() and local[0]["unknown_price_calls"] == "0"

@@ -1,0 +1,281 @@
+"""Usage of a project over a time range: cost and tokens over time, by endpoint/model, workflow and user;
+runs, error rate and p50/p95 latency.
+
+Sources: model calls (spans) give tokens and cost over time and by
+endpoint/model — every call, external ones included; runs give the per-run
+figures (by workflow and by user, error rate, latency = the run's wall time).
+
+Costs are USD summed over calls whose price is known; ``unknown_calls``
+counts calls with no known price (a successful span with ``cost_usd`` NULL),
+so a total with unknowns is a lower bound and is shown as such, never as a
+complete $ figure. Tokens are counts; latencies ms. Percentiles are
+PostgreSQL's ``percentile_cont`` (linear interpolation); other databases
+(quickstart's SQLite) compute the same in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.db import connection
+from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, Trunc
+from django.utils import timezone
+
+from agents.fragments import format_usd
+from agents.models import Run, RunStatus
+from agents.observability.filters import day_start
+from agents.selectors import runs_visible
+from studio.models import Project
+from traces.models import Span, SpanStatus
+
+BUCKETS = ("hour", "day", "week")
+MAX_BUCKETS = 1000
+DEFAULT_DAYS = {"hour": 2, "day": 30, "week": 182}
+
+
+class UsageForm(forms.Form):
+    """The range (``date_from``..``date_to`` inclusive, days) and the bucket of the usage page."""
+
+    bucket = forms.ChoiceField(required=False, choices=[(b, b) for b in BUCKETS])
+    date_from = forms.DateField(required=False)
+    date_to = forms.DateField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        bucket = data.get("bucket") or "day"
+        data["bucket"] = bucket
+        today = timezone.localdate()
+        end_day = data.get("date_to") or today
+        start_day = data.get("date_from") or end_day - dt.timedelta(days=DEFAULT_DAYS[bucket] - 1)
+        if start_day > end_day:
+            self.add_error("date_to", "Must not be before the start.")
+            return data
+        start, end = day_start(start_day), day_start(end_day + dt.timedelta(days=1))
+        size = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}[bucket]
+        if (end - start) / size > MAX_BUCKETS:
+            self.add_error("bucket", f"Too many {bucket}s in this range (at most {MAX_BUCKETS}): pick a larger bucket.")
+        data["start"], data["end"] = start, end
+        data["start_day"], data["end_day"] = start_day, end_day
+        return data
+
+
+class Percentile(Aggregate):
+    """PostgreSQL ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expr)``."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def _spans(project: Project, start: dt.datetime, end: dt.datetime) -> QuerySet[Span]:
+    return Span.objects.filter(project_id=project.pk, started_at__gte=start, started_at__lt=end)
+
+
+_UNKNOWN = Q(cost_usd__isnull=True, status=SpanStatus.OK)
+
+
+def _span_sums() -> dict[str, Any]:
+    return {
+        "calls": Count("id"),
+        "errors": Count("id", filter=Q(status=SpanStatus.ERROR)),
+        # prompt side = fresh input + cache read + cache write; completion side = output + reasoning
+        # (the span's parts are disjoint, so each token is counted once)
+        "in_tokens": Coalesce(Sum(F("input_tokens") + F("cache_read_tokens") + F("cache_write_tokens")), 0),
+        "out_tokens": Coalesce(Sum(F("output_tokens") + F("reasoning_tokens")), 0),
+        "fresh_tokens": Coalesce(Sum("input_tokens"), 0),
+        "cache_read": Coalesce(Sum("cache_read_tokens"), 0),
+        "cache_write": Coalesce(Sum("cache_write_tokens"), 0),
+        "output_only": Coalesce(Sum("output_tokens"), 0),
+        "reasoning": Coalesce(Sum("reasoning_tokens"), 0),
+        "cost": Sum("cost_usd"),
+        "unknown_calls": Count("id", filter=_UNKNOWN),
+    }
+
+
+def usage_series(*, project: Project, start: dt.datetime, end: dt.datetime, bucket: str) -> list[dict[str, Any]]:
+    """Per ``bucket`` (hour/day/week, in the current time zone) from ``start`` to ``end``: ``calls``,
+    ``errors``, ``in_tokens`` (fresh input + cache read + cache write), ``out_tokens`` (output +
+    reasoning), the disjoint parts (``fresh_tokens``, ``cache_read``, ``cache_write``,
+    ``output_only``, ``reasoning``), ``cost`` (USD of known prices, None when
+    no call was priced) and ``unknown_calls``. Empty buckets are included (zeros, cost None)."""
+    rows = (
+        _spans(project, start, end)
+        .annotate(at=Trunc("started_at", bucket, tzinfo=timezone.get_current_timezone()))
+        .values("at")
+        .annotate(**_span_sums())
+        .order_by("at")
+    )
+    found = {row["at"]: row for row in rows}
+    step = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}[bucket]
+    naive = _bucket_start(start, bucket).replace(tzinfo=None)  # step in wall-clock time (DST-safe)
+    series = []
+    while (at := timezone.make_aware(naive)) < end:
+        row = found.get(at) or {**dict.fromkeys(_span_sums(), 0), "cost": None}
+        series.append({**row, "at": at})
+        naive += step
+    return series
+
+
+def _bucket_start(when: dt.datetime, bucket: str) -> dt.datetime:
+    local = timezone.localtime(when)
+    if bucket == "hour":
+        local = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        local = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        if bucket == "week":
+            local -= dt.timedelta(days=local.weekday())
+    return local
+
+
+def usage_by_model(*, project: Project, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """Per (endpoint slug, model), most expensive first: the span sums of :func:`usage_series`."""
+    rows = (
+        _spans(project, start, end)
+        .values("endpoint__slug", "model")
+        .annotate(**_span_sums())
+        .order_by(F("cost").desc(nulls_last=True), "-calls")
+    )
+    return [{**row, "endpoint": row.pop("endpoint__slug") or ""} for row in rows]
+
+
+def usage_rows_for_csv(*, project: Project, start: dt.datetime, end: dt.datetime, bucket: str) -> QuerySet[Any]:
+    """Per bucket and (endpoint, model): the span sums, for the CSV export (streamed by the caller)."""
+    return (
+        _spans(project, start, end)
+        .annotate(at=Trunc("started_at", bucket, tzinfo=timezone.get_current_timezone()))
+        .values("at", "endpoint__slug", "model")
+        .annotate(**_span_sums())
+        .order_by("at", "endpoint__slug", "model")
+    )
+
+
+def _runs(user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> QuerySet[Run]:
+    return runs_visible(user=user, project=project).filter(created_at__gte=start, created_at__lt=end).order_by()
+
+
+def _run_sums() -> dict[str, Any]:
+    return {
+        "runs": Count("id"),
+        "failed": Count("id", filter=Q(status=RunStatus.FAILED)),
+        "tokens": Coalesce(Sum(F("input_tokens") + F("output_tokens")), 0),
+        "cost": Coalesce(Sum("cost_usd"), Decimal("0")),
+        "unknown_runs": Count("id", filter=Q(cost_unknown=True)),
+    }
+
+
+def _with_latency(qs: QuerySet[Any], group: list[str]) -> list[dict[str, Any]]:
+    """Rows of ``qs`` grouped by ``group`` with :func:`_run_sums` and ``p50_ms``/``p95_ms`` of finished runs."""
+    finished = Q(finished_at__isnull=False, started_at__isnull=False)
+    if connection.vendor == "postgresql":
+        from django.db.models.expressions import RawSQL
+
+        ms = RawSQL("EXTRACT(EPOCH FROM (agents_run.finished_at - agents_run.started_at)) * 1000", [])
+        rows = list(
+            qs.values(*group).annotate(
+                **_run_sums(),
+                p50_ms=Percentile(ms, 0.5, filter=finished),
+                p95_ms=Percentile(ms, 0.95, filter=finished),
+            )
+        )
+    else:
+        rows = list(qs.values(*group).annotate(**_run_sums()))
+        for row in rows:
+            durations = sorted(
+                (r.finished_at - r.started_at).total_seconds() * 1000
+                for r in qs.filter(finished, **{g: row[g] for g in group}).only("started_at", "finished_at")
+            )
+            row["p50_ms"], row["p95_ms"] = _percentile(durations, 0.5), _percentile(durations, 0.95)
+    for row in rows:
+        row["error_rate"] = row["failed"] / row["runs"] if row["runs"] else 0.0
+    return rows
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    """Linear interpolation between closest ranks (what ``percentile_cont`` does); None when empty."""
+    if not values:
+        return None
+    pos = (len(values) - 1) * fraction
+    low = int(pos)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (pos - low)
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Runs in the range: count, failed, error rate (0-1), p50/p95 wall time (ms, None without a finished run),
+    tokens, cost (USD, known prices) and how many runs had a call with an unknown price."""
+
+    runs: int
+    failed: int
+    error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    tokens: int
+    cost: Decimal
+    unknown_runs: int
+
+
+def run_stats(*, user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> RunStats:
+    """The project's run figures over the range (runs the user may see)."""
+    rows = _with_latency(_runs(user, project, start, end).annotate(all=F("project_id")), ["all"])
+    row = (
+        rows[0]
+        if rows
+        else {
+            "runs": 0,
+            "failed": 0,
+            "error_rate": 0.0,
+            "p50_ms": None,
+            "p95_ms": None,
+            "tokens": 0,
+            "cost": Decimal("0"),
+            "unknown_runs": 0,
+        }
+    )
+    return RunStats(**{k: row[k] for k in RunStats.__dataclass_fields__})
+
+
+def usage_by_workflow(*, user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """Per workflow (slug, name): runs, failed, error_rate, tokens, cost, unknown_runs, p50_ms, p95_ms."""
+    rows = _with_latency(_runs(user, project, start, end), ["workflow__slug", "workflow__name"])
+    return sorted(rows, key=lambda r: (-r["cost"], -r["runs"]))
+
+
+def usage_by_user(*, user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """Per user who started runs (``created_by__username``, None for runs started by the system): as by workflow."""
+    rows = _with_latency(_runs(user, project, start, end), ["created_by__username"])
+    return sorted(rows, key=lambda r: (-r["cost"], -r["runs"]))
+
+
+def month_start(now: dt.datetime | None = None) -> dt.datetime:
+    """Midnight of the first day of the current month, in the current time zone (aware)."""
+    local = timezone.localtime(now or timezone.now())
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def workflow_month_totals(*, workflow_ids: list[int], now: dt.datetime | None = None) -> dict[int, dict[str, Any]]:
+    """Per workflow id, its runs since the first of this month: ``runs``, ``failed``, ``error_rate`` (0-1),
+    ``cost`` (USD, known prices), ``unknown_runs`` and ``cost_text`` (``≥ $x`` when some price was unknown).
+
+    The caller has checked the user may view these workflows. Workflows without runs are absent.
+    """
+    rows = (
+        Run.objects.filter(workflow_id__in=workflow_ids, created_at__gte=month_start(now))
+        .order_by()
+        .values("workflow_id")
+        .annotate(**{k: v for k, v in _run_sums().items() if k != "tokens"})
+    )
+    totals = {}
+    for row in rows:
+        row["error_rate"] = row["failed"] / row["runs"] if row["runs"] else 0.0
+        row["cost_text"] = ("≥ " if row["unknown_runs"] else "") + format_usd(row["cost"])
+        totals[row["workflow_id"]] = row
+    return totals
