@@ -38,8 +38,17 @@ class PromptAdmin(GuardedModelAdmin):
 @admin.register(PromptVersion)
 class PromptVersionAdmin(admin.ModelAdmin):
     list_display = ("prompt", "version", "commit_message", "created_at")
-    readonly_fields = ("prompt", "version", "messages", "variables", "model_config", "commit_message",
-                       "created_by", "created_at")
+    readonly_fields = (
+        "prompt",
+        "version",
+        "messages",
+        "variables",
+        "signature",
+        "model_config",
+        "commit_message",
+        "created_by",
+        "created_at",
+    )
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

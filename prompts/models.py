@@ -80,6 +80,19 @@ class PromptVersion(models.Model):
             return list(self.signature)
         return [{"name": name, "type": "str", "description": ""} for name in self.variables]
 
+    def variable_labels(self) -> list[dict[str, str]]:
+        """``[{"name", "type", "description"}]`` with the type spelled for people: ``str``,
+        ``list[int]``, ``enum(a|b)`` (what the pages show)."""
+        out = []
+        for field in self.variable_fields():
+            label = str(field.get("type", "str"))
+            if field.get("items"):
+                label += f"[{field['items']}]"
+            if field.get("choices"):
+                label += "(" + "|".join(field["choices"]) + ")"
+            out.append({"name": field["name"], "type": label, "description": field.get("description", "")})
+        return out
+
 
 class PromptLabel(models.Model):
     """A movable pointer (``production``, ``staging``, custom) to one version."""

@@ -455,3 +455,25 @@ def prompt_protected_labels_set(*, prompt: Prompt, user: Any, labels: Any) -> li
         data={"before": before, "after": clean},
     )
     return clean
+
+
+def detect_variables(contents: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The variables the templates ``contents`` read, in order of first use (message, then
+    position), and the parse error of each template that does not parse, keyed by its index
+    as a string: ``(["topic", "words"], {"2": "unexpected end of template"})``. Pure; for the editor."""
+    found: list[tuple[int, int, str]] = []
+    errors: dict[str, str] = {}
+    for index, content in enumerate(contents):
+        try:
+            names = template_variables(content)
+        except TemplateError as exc:
+            errors[str(index)] = str(exc)
+            continue
+        for name in names:
+            position = content.find(name)
+            found.append((index, position if position >= 0 else len(content), name))
+    ordered: list[str] = []
+    for _, _, name in sorted(found):
+        if name not in ordered:
+            ordered.append(name)
+    return ordered, errors

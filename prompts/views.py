@@ -8,8 +8,6 @@ prompt is fetched with ``access_prompt`` inside the already-accessed project.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -46,8 +44,8 @@ def prompt_list(request: HttpRequest, project_slug: str) -> HttpResponse:
         except svc.PromptError as exc:
             errors = {exc.field or "form": exc.message}
         else:
-            messages.success(request, f"Prompt {prompt.name} created. Commit its first version.")
-            return redirect("prompt-detail", project_slug=project.slug, prompt_slug=prompt.slug)
+            messages.success(request, f"Prompt {prompt.name} created. Write its first version.")
+            return redirect("prompt-version-new", project_slug=project.slug, prompt_slug=prompt.slug)
     q = request.GET.get("q", "").strip()
     qs = prompts_visible(user=request.user, project=project).prefetch_related("labels__version").order_by("name")
     if q:
@@ -63,11 +61,11 @@ def prompt_list(request: HttpRequest, project_slug: str) -> HttpResponse:
     return page(request, "prompts/prompt_list.html", context, status=400 if errors else 200)
 
 
-def _detail(
-    request: HttpRequest, prompt: Prompt, *, status: int = 200, errors: dict[str, str] | None = None, values: Any = None
+def prompt_detail_page(
+    request: HttpRequest, prompt: Prompt, *, status: int = 200, errors: dict[str, str] | None = None
 ) -> HttpResponse:
+    """The prompt's page (also shown again, with ``errors`` and a 4xx ``status``, after a refused form)."""
     versions = list(prompt.versions.select_related("created_by"))
-    latest = versions[0] if versions else None
     context = {
         "project": prompt.project,
         "prompt": prompt,
@@ -78,20 +76,9 @@ def _detail(
         "can_move_protected": has_project_perm(request.user, prompt.project, "manage"),
         "protected": sorted(svc.protected_labels(prompt)),
         "errors": errors or {},
-        "values": values or _version_values(latest),
+        "protected_text": ", ".join(sorted(svc.protected_labels(prompt))),
     }
     return page(request, "prompts/prompt_detail.html", context, status=status)
-
-
-def _version_values(version: Any) -> dict[str, str]:
-    if version is None:
-        return {"system": "", "user": "", "variables": ""}
-    by_role = {m["role"]: m["content"] for m in version.messages}
-    return {
-        "system": by_role.get("system", ""),
-        "user": by_role.get("user", ""),
-        "variables": ", ".join(version.variables),
-    }
 
 
 @login_required
@@ -99,7 +86,7 @@ def _version_values(version: Any) -> dict[str, str]:
 def prompt_detail(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
     """Versions (messages, variables, commit message, author), labels and their history."""
     project = access_project(user=request.user, slug=project_slug)
-    return _detail(request, access_prompt(user=request.user, project=project, slug=prompt_slug))
+    return prompt_detail_page(request, access_prompt(user=request.user, project=project, slug=prompt_slug))
 
 
 @login_required
@@ -131,29 +118,6 @@ def prompt_diff(request: HttpRequest, project_slug: str, prompt_slug: str) -> Ht
 
 @login_required
 @require_POST
-def prompt_version_new(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
-    """Commit the next version from the form's system and user messages and variables."""
-    project = access_project(user=request.user, slug=project_slug)
-    prompt = access_prompt(user=request.user, project=project, slug=prompt_slug, perm="change")
-    post = request.POST
-    chat = [{"role": role, "content": post.get(role, "")} for role in ("system", "user") if post.get(role, "").strip()]
-    variables = [v.strip() for v in post.get("variables", "").split(",") if v.strip()]
-    try:
-        version = svc.prompt_version_commit(
-            prompt=prompt,
-            user=request.user,
-            messages=chat,
-            variables=variables,
-            commit_message=post.get("commit_message", "")[:500],
-        )
-    except svc.PromptError as exc:
-        return _detail(request, prompt, status=400, errors={"version": exc.message}, values=post)
-    messages.success(request, f"Committed version {version.version}.")
-    return redirect("prompt-detail", project_slug=project.slug, prompt_slug=prompt.slug)
-
-
-@login_required
-@require_POST
 def prompt_label_move(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
     """Move (or create) a label: ``label``, ``version`` and ``expected_version`` (what the page showed)."""
     project = access_project(user=request.user, slug=project_slug)
@@ -162,7 +126,7 @@ def prompt_label_move(request: HttpRequest, project_slug: str, prompt_slug: str)
     number, expected = request.POST.get("version", ""), request.POST.get("expected_version", "")
     target = prompt.versions.filter(version=int(number)).first() if number.isdigit() else None
     if target is None:
-        return _detail(request, prompt, status=400, errors={"label": f"No version {number or '(none)'}."})
+        return prompt_detail_page(request, prompt, status=400, errors={"label": f"No version {number or '(none)'}."})
     try:
         svc.prompt_label_move(
             prompt=prompt,
@@ -172,8 +136,8 @@ def prompt_label_move(request: HttpRequest, project_slug: str, prompt_slug: str)
             expected_version=int(expected) if expected.isdigit() else None,
         )
     except svc.PromptError as exc:
-        return _detail(request, prompt, status=exc.status_code, errors={"label": exc.message})
+        return prompt_detail_page(request, prompt, status=exc.status_code, errors={"label": exc.message})
     except PermissionDenied as exc:
-        return _detail(request, prompt, status=403, errors={"label": str(exc)})
+        return prompt_detail_page(request, prompt, status=403, errors={"label": str(exc)})
     messages.success(request, f'Label "{label}" now points at version {target.version}.')
     return redirect("prompt-detail", project_slug=project.slug, prompt_slug=prompt.slug)

@@ -193,7 +193,11 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "prompt-list": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
     "prompt-detail": "read",
     "prompt-diff": Route("read", query={"a": "1", "b": "1"}),
-    "prompt-version-new": Route("edit", data={"user": "Hi {{ name }}", "variables": "name"}),
+    "prompt-version-new": Route("edit", data={"role": "user", "content": "Hi {{ name }}", "var_name": "name"}),
+    "prompt-variables-detect": Route("edit", data={"content": "Hi {{ name }}"}),
+    "prompt-version": "read",
+    "prompt-promote": Route("edit", query={"label": "staging", "version": "1"}),
+    "prompt-protected-labels": Route("admin", data={"labels": "production"}),
     "prompt-label-move": Route("edit", data={"label": "staging", "version": "1", "expected_version": "1"}),
     # REST API (JSON bodies)
     "api-run-create": Route("run", data={"inputs": {"question": "Why?"}}),
@@ -272,6 +276,7 @@ KWARG_DEFAULTS = {
     "endpoint_id": "endpoint_pk",
     "prompt_slug": "prompt_slug",
     "label_name": "label_name",
+    "number": "prompt_version_number",
     "server_id": "mcp_server_pk",
     "invitation_id": "invitation_pk",
     "token": "invitation_token",
@@ -357,6 +362,7 @@ class Side:
     mcp_server_pk: int = 0
     prompt_slug: str = "greeting"  # version 1, labels production and staging
     label_name: str = "staging"
+    prompt_version_number: int = 1
     invitation_pk: int = 0
     variable_name: str = "team"
     invitation_token: str = ""

@@ -51,7 +51,7 @@ def test_viewer_sees_no_promote_button_and_a_forced_post_is_refused(greeting: Pr
     client = client_for(bob)
     body = client.get("/p/acme/prompts/greeting/").content.decode()
     assert "Hello {{ name }}" in body and "hi" in body
-    assert "Promote" not in body and "Commit a new version" not in body
+    assert "Promote" not in body and "New version" not in body
     forced = client.post("/p/acme/prompts/greeting/labels/", {"label": "production", "version": "2"})
     assert forced.status_code == 403
     assert PromptLabel.objects.get(name="production").version.version == 1
@@ -75,16 +75,75 @@ def test_editor_sees_no_promote_for_production(greeting: Prompt, project: Any) -
     editor = UserFactory(username="erin")
     Membership.objects.create(project=project, user=editor, role=Role.EDITOR)
     body = client_for(editor).get("/p/acme/prompts/greeting/").content.decode()
-    assert "Commit a new version" in body
-    assert 'name="expected_version" value="1"' not in body  # production's move form is not offered
+    assert "New version" in body
+    assert 'aria-label="Version for production"' not in body  # production's move form is not offered
 
 
-def test_commit_from_the_page_refuses_an_undeclared_variable(greeting: Prompt, alice: Any) -> None:
+def test_editor_commits_typed_variables_and_a_bad_template_stores_nothing(greeting: Prompt, alice: Any) -> None:
     client = client_for(alice)
-    bad = client.post("/p/acme/prompts/greeting/versions/", {"user": "Hi {{ who }}", "variables": "name"})
-    assert bad.status_code == 400 and "undeclared variable" in bad.content.decode()
-    ok = client.post(
-        "/p/acme/prompts/greeting/versions/", {"user": "Hi {{ who }}", "variables": "who", "commit_message": "who"}
+    page = client.get("/p/acme/prompts/greeting/new/").content.decode()
+    assert "Version 3 of Greeting" in page and "Hello {{ name }}" in page
+    assert "vendor/codemirror/codemirror.js" in page and "vendor/codemirror/jinja2.js" in page
+    form = {
+        "role": ["system", "user"],
+        "content": ["Be brief.", "Hi {{ who }}, in {{ n }} words"],
+        "var_name": ["who", "n", ""],
+        "var_type": ["str", "int", "str"],
+        "var_description": ["Whom to greet", "Length", ""],
+        "var_choices": ["", "", ""],
+        "var_items": ["", "", ""],
+        "model_config": '{"temperature": 0.2}',
+        "commit_message": "typed",
+    }
+    bad = client.post("/p/acme/prompts/greeting/new/", {**form, "content": ["Be brief.", "Hi {{ who "]})
+    assert bad.status_code == 400
+    body = bad.content.decode()
+    assert "messages[1].content does not parse" in body and "Hi {{ who " in body  # inline, what was typed kept
+    assert client.post("/p/acme/prompts/greeting/new/", {**form, "model_config": "{oops"}).status_code == 400
+    assert greeting.versions.count() == 2
+    ok = client.post("/p/acme/prompts/greeting/new/", form)
+    assert ok.status_code == 302 and ok["Location"] == "/p/acme/prompts/greeting/v/3/"
+    v3 = greeting.versions.get(version=3)
+    assert v3.messages[0] == {"role": "system", "content": "Be brief."}
+    assert v3.signature[1] == {"name": "n", "type": "int", "description": "Length"}
+    assert v3.model_config == {"temperature": 0.2} and v3.commit_message == "typed"
+    version_page = client.get("/p/acme/prompts/greeting/v/3/").content.decode()
+    assert "n: int" in version_page and "Whom to greet" in version_page and "temperature=0.2" in version_page
+    assert "?a=2&b=3" in version_page
+
+
+def test_variable_detection_answers_names_in_order_and_parse_errors(greeting: Prompt, alice: Any, bob: Any) -> None:
+    url = "/p/acme/prompts/greeting/new/variables/"
+    answer = client_for(alice).post(url, {"content": ["{{ b }} {{ a }}", "{% for x in items %}{{ x }}{% endfor %}"]})
+    assert answer.json() == {"variables": ["b", "a", "items"], "errors": {}}
+    broken = client_for(alice).post(url, {"content": ["fine {{ a }}", "{% if %}"]}).json()
+    assert broken["variables"] == ["a"] and "1" in broken["errors"]
+    assert client_for(bob).post(url, {"content": ["{{ a }}"]}).status_code == 403
+
+
+def test_promote_confirmation_shows_the_diff_and_carries_the_shown_version(greeting: Prompt, alice: Any) -> None:
+    prompt_version_commit(
+        prompt=greeting,
+        user=alice,
+        messages=[{"role": "user", "content": "Hello there {{ name }}"}],
+        variables=["name"],
     )
-    assert ok.status_code == 302
-    assert greeting.versions.count() == 3
+    client = client_for(alice)
+    page = client.get("/p/acme/prompts/greeting/promote/", {"label": "production", "version": "3"}).content.decode()
+    assert "<ins> there</ins>" in page
+    assert 'name="expected_version" value="1"' in page and "protected" in page
+
+
+def test_editor_cannot_open_a_protected_promotion_and_admins_set_protected_labels(
+    greeting: Prompt, alice: Any, project: Any
+) -> None:
+    editor = UserFactory(username="erin")
+    Membership.objects.create(project=project, user=editor, role=Role.EDITOR)
+    query = {"label": "production", "version": "2"}
+    assert client_for(editor).get("/p/acme/prompts/greeting/promote/", query).status_code == 403
+    assert client_for(editor).post("/p/acme/prompts/greeting/protected/", {"labels": ""}).status_code == 403
+    assert client_for(alice).post("/p/acme/prompts/greeting/protected/", {"labels": "Bad Name"}).status_code == 400
+    assert client_for(alice).post("/p/acme/prompts/greeting/protected/", {"labels": "staging"}).status_code == 302
+    assert client_for(editor).get("/p/acme/prompts/greeting/promote/", query).status_code == 200
+    greeting.refresh_from_db()
+    assert greeting.protected_labels == ["staging"]
