@@ -402,3 +402,29 @@ class SavedFilter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.query})"
+
+
+class BudgetAlert(models.Model):
+    """A project's monthly budget threshold reached: one row per (project, month, percent), so each
+    warning (banner, audit event, webhook) happens once a month.
+
+    ``spent_usd`` and ``budget_usd`` are the figures when it was reached;
+    ``webhook_status`` is ``""`` (no webhook), ``pending``, ``sent``, or ``failed: <reason>``.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="budget_alerts")
+    month = models.DateField(help_text="First day of the month.")
+    percent = models.PositiveSmallIntegerField()
+    spent_usd = models.DecimalField(max_digits=14, decimal_places=8)
+    budget_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    webhook_status = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "month", "percent"], name="budget_alert_unique_month_percent")
+        ]
+        ordering = ["-month", "percent"]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.month:%Y-%m} {self.percent}%"

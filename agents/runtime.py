@@ -56,6 +56,7 @@ from agents.engine.protocols import (
 from agents.events import Fenced, abroadcast, alistening, event_append, event_record, event_seq_next
 from agents.models import Run, RunStatus, Step, StepStatus
 from agents.redaction import redact_step_record, run_redactor, wrap_effects
+from agents.services.budgets import budget_alerts_after_run
 from prompts.cache import label_cache, prompt_label_resolve
 from prompts.selectors import prompt_version_resolve
 from studio.models import Project
@@ -578,6 +579,9 @@ def _finish(run: Run, *, status: str, outputs: dict[str, Any] | None = None, err
     if status != RunStatus.WAITING:
         _close_open_steps(run, status=status)
     _dispatch_next_queued(run.project_id)
+    if status != RunStatus.WAITING and run.cost_usd:
+        project_id = run.project_id
+        transaction.on_commit(lambda: budget_alerts_after_run(project_id))
     event_append(
         run_id=run.pk, type="run.finished" if status != RunStatus.WAITING else "run.waiting",
         payload={"status": status, "outputs": run.outputs, "error": error, "error_code": error_code,

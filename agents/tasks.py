@@ -46,3 +46,11 @@ def execute_run(run_id: int) -> str | None:
 def sweep_runs() -> int:
     """Re-dispatch runs whose worker vanished (expired lease) or whose message was lost."""
     return runs_sweep()
+
+
+@shared_task(name="agents.tasks.send_budget_webhook", acks_late=True, ignore_result=True, time_limit=60)
+def send_budget_webhook(alert_id: int) -> str:
+    """POST a budget alert to the project's webhook (idempotent: an alert is sent once)."""
+    from agents.services.budgets import budget_webhook_send
+
+    return budget_webhook_send(alert_id)

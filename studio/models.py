@@ -80,6 +80,23 @@ class Project(models.Model):
         null=True, blank=True, help_text="Wall-clock limit (s) of a run whose workflow sets none."
     )
     archived_at = models.DateTimeField(null=True, blank=True, help_text="Archived: read-only, no new runs.")
+    budget_monthly_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="Monthly budget in USD (calendar month, the runs' known costs); empty: none.",
+    )
+    budget_warn_at = models.CharField(
+        max_length=40, default="80,100", blank=True,
+        help_text="Warn when the month's spend reaches these percents of the budget (comma-separated, 1-100).",
+    )
+    budget_hard_stop = models.BooleanField(
+        default=False, help_text="Refuse new runs once the month's spend reaches 100 % of the budget."
+    )
+    budget_webhook_url = models.CharField(
+        max_length=1000, blank=True, help_text="POSTed a signed JSON alert at each threshold (egress-guarded)."
+    )
+    budget_webhook_secret = models.CharField(
+        max_length=100, blank=True, help_text="Name of the project secret that signs the webhook (HMAC-SHA256)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from agents.api.sse import EventStreamRenderer, run_event_stream
 from agents.models import Run, Step
 from agents.selectors import access_run, access_workflow, access_workflow_version, runs_visible
+from agents.services.budgets import ProjectBudgetExceededError
 from agents.services.runs import (
     GraphInvalidError,
     RunInputError,
@@ -115,6 +116,8 @@ def run_create(request: Request, project_slug: str, workflow_slug: str) -> Respo
         run = run_start(workflow=workflow, user=request.user, inputs=data["inputs"], version=version,
                         budget_tokens=data.get("budget_tokens"), budget_usd=data.get("budget_usd"),
                         session_id=data["session_id"])
+    except ProjectBudgetExceededError as exc:
+        raise ApiError(str(exc), code=exc.code, status_code=402) from exc
     except (RunInputError, GraphInvalidError) as exc:
         raise _start_errors(exc) from exc
     return Response(RunOut(run).data, status=status.HTTP_201_CREATED)
@@ -169,6 +172,8 @@ def run_rerun(request: Request, run_id: int) -> Response:
                                  inputs=body.validated_data.get("inputs"))
     except ValueError as exc:
         raise ApiError(str(exc), code="unknown_node") from exc
+    except ProjectBudgetExceededError as exc:
+        raise ApiError(str(exc), code=exc.code, status_code=402) from exc
     except (RunInputError, GraphInvalidError) as exc:
         raise _start_errors(exc) from exc
     return Response(RunOut(new_run).data, status=status.HTTP_201_CREATED)

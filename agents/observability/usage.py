@@ -30,6 +30,7 @@ from agents.fragments import format_usd
 from agents.models import Run, RunStatus
 from agents.observability.filters import day_start
 from agents.selectors import runs_visible
+from agents.services.budgets import month_start
 from studio.models import Project
 from traces.models import Span, SpanStatus
 
@@ -253,12 +254,6 @@ def usage_by_user(*, user: Any, project: Project, start: dt.datetime, end: dt.da
     """Per user who started runs (``created_by__username``, None for runs started by the system): as by workflow."""
     rows = _with_latency(_runs(user, project, start, end), ["created_by__username"])
     return sorted(rows, key=lambda r: (-r["cost"], -r["runs"]))
-
-
-def month_start(now: dt.datetime | None = None) -> dt.datetime:
-    """Midnight of the first day of the current month, in the current time zone (aware)."""
-    local = timezone.localtime(now or timezone.now())
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def workflow_month_totals(*, workflow_ids: list[int], now: dt.datetime | None = None) -> dict[int, dict[str, Any]]:

@@ -238,6 +238,7 @@ def trace_rerun(request: HttpRequest, project_slug: str, run_id: int, step_id: i
     """Rerun from this step's node (``run_rerun_from``: upstream steps reused, no call made for them);
     to the new run's page."""
     from agents.selectors import access_run
+    from agents.services.budgets import ProjectBudgetExceededError
     from agents.services.runs import GraphInvalidError, RunInputError, run_rerun_from
 
     project = access_project(user=request.user, slug=project_slug)
@@ -246,7 +247,7 @@ def trace_rerun(request: HttpRequest, project_slug: str, run_id: int, step_id: i
     step = sel.access_step(run=run, step_id=step_id)
     try:
         new_run = run_rerun_from(run=run, node_id=step.node_id, user=request.user)
-    except (ValueError, RunInputError, GraphInvalidError) as exc:
+    except (ValueError, RunInputError, GraphInvalidError, ProjectBudgetExceededError) as exc:
         messages.error(request, f"Could not rerun from {step.node_id}: {exc}")
         return redirect("trace-detail", project_slug=project.slug, run_id=run.pk)
     messages.success(request, f"Run #{new_run.pk} started from {step.node_id}; steps before it are reused.")

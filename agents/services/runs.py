@@ -23,6 +23,7 @@ from agents.effects.transport import egress_allowed_hosts
 from agents.engine import GraphIssue, InputValidationError, check_inputs, validate_graph
 from agents.events import event_append
 from agents.models import Run, RunStatus, Workflow, WorkflowVersion
+from agents.services.budgets import budget_check_start
 from agents.services.variables import variable_graph_issues
 from studio.lib.jsonsafe import json_problem
 from studio.services import audit_record
@@ -87,13 +88,15 @@ def run_start(
     Budgets default to the workflow's, then the project's defaults (tokens:
     input + output; USD); so does ``timeout_s``, the run's wall-clock limit in
     seconds (last fallback: ``STUDIO_RUN_TIMEOUT_S``).
-    Raises :class:`GraphInvalidError` (graph fails validation, reads a
+    Raises :class:`ProjectBudgetExceededError` (the project's monthly budget is spent and its hard
+    stop is on), :class:`GraphInvalidError` (graph fails validation, reads a
     project variable that does not exist, or names a secret that is missing
     or used outside an http header),
     :class:`SecretUseForbiddenError` (a secret neither ``user`` nor the
     version's publisher may use) or :class:`RunInputError` (inputs do not fit
     the input signature); nothing is written then.
     """
+    budget_check_start(workflow.project)
     graph = version.graph if version is not None else workflow.draft_graph
     issues = validate_graph(graph, allowed_hosts=egress_allowed_hosts(workflow.project_id))
     if not issues:

@@ -525,6 +525,7 @@ def editor_run(request: HttpRequest, project_slug: str, workflow_slug: str) -> H
     Bad inputs or an invalid graph re-render the form with the reasons (400).
     A started run renders the live panel the canvas subscribes to.
     """
+    from agents.services.budgets import ProjectBudgetExceededError
     from agents.services.runs import GraphInvalidError, RunInputError, run_start
     from agents.views.pages import RunInputsForm
 
@@ -540,6 +541,8 @@ def editor_run(request: HttpRequest, project_slug: str, workflow_slug: str) -> H
     if form.is_valid():
         try:
             run = run_start(workflow=workflow, user=request.user, inputs=form.inputs())
+        except ProjectBudgetExceededError as exc:
+            form.add_error(None, str(exc))
         except RunInputError as exc:
             form.add_service_errors(exc.errors)
         except GraphInvalidError as exc:
@@ -603,12 +606,13 @@ def _step_panel(request: HttpRequest, run: Run, node_id: str) -> HttpResponse:
 @require_POST
 def editor_rerun(request: HttpRequest, run_id: int, node_id: str) -> HttpResponse:
     """Rerun from ``node_id``: a new run reusing every finished step upstream of it."""
+    from agents.services.budgets import ProjectBudgetExceededError
     from agents.services.runs import GraphInvalidError, RunInputError, run_rerun_from
 
     run = access_run(user=request.user, pk=run_id, perm="run")
     try:
         new_run = run_rerun_from(run=run, node_id=node_id, user=request.user)
-    except (ValueError, RunInputError, GraphInvalidError) as exc:
+    except (ValueError, RunInputError, GraphInvalidError, ProjectBudgetExceededError) as exc:
         return HttpResponse(f'<p class="field__error" role="alert">{escape(str(exc))}</p>', status=400)
     return render(
         request, "agents/partials/editor-run-live.html", {"run": RunView.from_run(new_run), "run_obj": new_run}

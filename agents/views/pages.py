@@ -36,6 +36,7 @@ from agents.selectors import (
     runs_visible,
     workflows_visible,
 )
+from agents.services.budgets import budget_banner
 from studio.models import Project
 from studio.selectors import access_project, has_project_perm, projects_visible, user_role
 
@@ -50,6 +51,7 @@ def _page(request: HttpRequest, template: str, context: dict[str, Any], *, statu
     context = {
         "nav_projects": projects_visible(request.user),
         "role": user_role(request.user, project) if project else None,
+        "budget_banner": budget_banner(project) if project else None,
         **context,
     }
     return render(request, template, context, status=status)
@@ -255,6 +257,7 @@ def workflow_run(request: HttpRequest, project_slug: str, workflow_slug: str) ->
     """
     project = access_project(user=request.user, slug=project_slug)
     workflow = access_workflow(user=request.user, project=project, slug=workflow_slug, perm="run")
+    from agents.services.budgets import ProjectBudgetExceededError
     from agents.services.runs import GraphInvalidError, RunInputError, run_start
 
     version = _latest_version(workflow)
@@ -262,6 +265,8 @@ def workflow_run(request: HttpRequest, project_slug: str, workflow_slug: str) ->
     if form.is_valid():
         try:
             run = run_start(workflow=workflow, user=request.user, inputs=form.inputs(), version=version)
+        except ProjectBudgetExceededError as exc:
+            form.add_error(None, str(exc))
         except RunInputError as exc:
             form.add_service_errors(exc.errors)
         except GraphInvalidError as exc:

@@ -205,6 +205,11 @@ PROJECT_SETTINGS = (
     "default_budget_tokens",
     "default_budget_usd",
     "default_timeout_s",
+    "budget_monthly_usd",
+    "budget_warn_at",
+    "budget_hard_stop",
+    "budget_webhook_url",
+    "budget_webhook_secret",
 )
 
 
@@ -237,6 +242,7 @@ def project_update(*, project: Project, actor: Any, **changes: Any) -> Project:
         clean["default_timeout_s"] = _positive_int(
             changes["default_timeout_s"], field="default_timeout_s", maximum=MAX_TIMEOUT_S
         )
+    clean.update(_budget_settings(project, changes))
     locked = Project.objects.select_for_update().get(pk=project.pk)
     changed = {k: v for k, v in clean.items() if getattr(locked, k) != v}
     for key, value in changed.items():
@@ -251,6 +257,51 @@ def project_update(*, project: Project, actor: Any, **changes: Any) -> Project:
             data={"fields": sorted(changed), **{k: str(v) for k, v in changed.items() if k != "description"}},
         )
     return locked
+
+
+def _budget_settings(project: Project, changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate the monthly budget settings present in ``changes`` (see :class:`Project`).
+
+    Warning thresholds: whole percents 1-100, comma-separated (stored sorted,
+    duplicates dropped). The webhook URL must be http(s) and pass the egress
+    guard's URL checks (its address is checked again when it is called); the
+    signing secret must name a secret of the project. Raises :class:`WorkspaceError`.
+    """
+    from studio.lib.ssrf import EgressRefused, parse_url
+
+    clean: dict[str, Any] = {}
+    if "budget_monthly_usd" in changes:
+        amount = _usd(changes["budget_monthly_usd"], field="budget_monthly_usd")
+        clean["budget_monthly_usd"] = amount.quantize(Decimal("0.01")) if amount is not None else None
+    if "budget_warn_at" in changes:
+        parts = [p.strip().rstrip("%").strip() for p in str(changes["budget_warn_at"] or "").split(",") if p.strip()]
+        try:
+            percents = sorted({int(p) for p in parts})
+        except ValueError:
+            raise WorkspaceError(
+                "Enter whole percents separated by commas, like 50, 80, 100.", field="budget_warn_at"
+            ) from None
+        if any(not 1 <= p <= 100 for p in percents) or len(percents) > 10:
+            raise WorkspaceError("Use up to 10 percents from 1 to 100.", field="budget_warn_at")
+        clean["budget_warn_at"] = ",".join(str(p) for p in percents)
+    if "budget_hard_stop" in changes:
+        clean["budget_hard_stop"] = str(changes["budget_hard_stop"]).lower() in ("1", "on", "true", "yes")
+    if "budget_webhook_url" in changes:
+        url = str(changes["budget_webhook_url"] or "").strip()
+        if url:
+            if len(url) > 1000:
+                raise WorkspaceError("At most 1,000 characters.", field="budget_webhook_url")
+            try:
+                parse_url(url)
+            except EgressRefused as exc:
+                raise WorkspaceError(str(exc), field="budget_webhook_url") from None
+        clean["budget_webhook_url"] = url
+    if "budget_webhook_secret" in changes:
+        name = str(changes["budget_webhook_secret"] or "").strip()
+        if name and not Secret.objects.filter(project=project, name=name).exists():
+            raise WorkspaceError(f"This project has no secret named {name}.", field="budget_webhook_secret")
+        clean["budget_webhook_secret"] = name
+    return clean
 
 
 @transaction.atomic

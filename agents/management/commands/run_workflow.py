@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.models import Run, RunStatus, Workflow
+from agents.services.budgets import ProjectBudgetExceededError
 from agents.services.runs import GraphInvalidError, RunInputError, run_start, run_wait
 from studio.models import Project
 
@@ -71,6 +72,8 @@ class Command(BaseCommand):
         version = None if options["draft"] else workflow.versions.order_by("-version").first()
         try:
             run = run_start(workflow=workflow, user=None, inputs=inputs, version=version)
+        except ProjectBudgetExceededError as exc:
+            raise CommandError(str(exc), returncode=1) from exc
         except RunInputError as exc:
             raise CommandError(f"Invalid inputs: {exc}", returncode=2) from exc
         except GraphInvalidError as exc:
