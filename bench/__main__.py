@@ -22,6 +22,8 @@ measured is Studio itself. The entries (targets from issue 13):
 * ``prompt_label_resolve_inprocess_ms`` (≤ 0.5), ``prompt_label_resolve_redis_ms``
   (≤ 2) and ``prompt_promotion_to_worker_ms`` (p95 ≤ 1000): label resolution
   and a label move reaching a running worker (``bench/prompt_cache.py``);
+* ``otlp_ingest_spans_per_s`` (≥ 5,000): spans stored per second through the
+  OTLP/HTTP receiver, protobuf batches of 500 (``bench/otlp.py``);
 * ``chaos_resume_after_kill`` (s): SIGKILLed workers during 200 runs, time
   until the interrupted run's next attempt is claimed (``bench/chaos.py``).
 
@@ -95,6 +97,10 @@ def main() -> None:
             from bench import bench_editor
 
             results.extend(bench_editor.run(project=fx.project))
+        if selected("otlp_ingest"):
+            from bench import otlp
+
+            results.append(otlp.bench_otlp_ingest(fx.project))
         if selected("chaos") and os.environ.get("STUDIO_BENCH_CHAOS", "1") != "0":  # ~100 s
             from bench import chaos
 

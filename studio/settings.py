@@ -277,6 +277,15 @@ SPECTACULAR_SETTINGS = {
 }
 # The largest request body read into memory: 5 MiB (workflow imports take up to 4 MiB); larger is a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("STUDIO_MAX_BODY_BYTES", str(5 * 1024 * 1024)))
+# The OTLP/HTTP trace receiver (POST /api/v1/otel/v1/traces): what one request may hold (bytes, after gzip too;
+# spans; attributes per span/resource/event; bytes per attribute; seconds a timestamp may lie ahead of now).
+STUDIO_OTLP_MAX_BODY_BYTES = min(
+    int(os.environ.get("STUDIO_OTLP_MAX_BODY_BYTES", str(4 * 1024 * 1024))), DATA_UPLOAD_MAX_MEMORY_SIZE
+)
+STUDIO_OTLP_MAX_SPANS = int(os.environ.get("STUDIO_OTLP_MAX_SPANS", "2000"))
+STUDIO_OTLP_MAX_ATTRIBUTES = int(os.environ.get("STUDIO_OTLP_MAX_ATTRIBUTES", "128"))
+STUDIO_OTLP_MAX_ATTRIBUTE_BYTES = int(os.environ.get("STUDIO_OTLP_MAX_ATTRIBUTE_BYTES", str(64 * 1024)))
+STUDIO_OTLP_MAX_FUTURE_SKEW_S = float(os.environ.get("STUDIO_OTLP_MAX_FUTURE_SKEW_S", "300"))
 # Deepest JSON nesting accepted in a request body (studio.api.parsers.StrictJSONParser).
 STUDIO_JSON_MAX_DEPTH = int(os.environ.get("STUDIO_JSON_MAX_DEPTH", "100"))
 

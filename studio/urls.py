@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include(workspace_api)),
     path("api/v1/", include("agents.api.urls")),
     path("api/v1/", include("prompts.api.urls")),
+    path("api/v1/", include("traces.otel.urls")),
     path("", include("studio.workspace.urls")),
     path("", include("traces.endpoints.urls")),
     path("", include("prompts.urls")),

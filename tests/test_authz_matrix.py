@@ -227,6 +227,9 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-traces-ingest": Route(
         "run", data={"workflow": {"project": "{project}", "slug": "{workflow}"}, "status": "succeeded"}
     ),
+    # The OTLP receiver: the project is the one the batch names (studio.project), else the key's own.
+    "api-otlp-traces": Route("run", data={"resourceSpans": [{"resource": {"attributes": [
+        {"key": "studio.project", "value": {"stringValue": "{project}"}}]}, "scopeSpans": []}]}),
     "api-prompts": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
     "api-prompt": Route("read", query={"label": "production"}),
     "api-prompt-versions": Route(

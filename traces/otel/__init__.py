@@ -1,0 +1,1 @@
+"""OpenTelemetry: the OTLP/HTTP trace receiver and the export of the studio's spans."""
