@@ -13,6 +13,12 @@ Project variables are exported by name only: ``"variables": [names]`` lists
 the ``vars.<name>`` the graph reads (their values stay in the project); an
 import says which of them the target project lacks.
 
+Stored prompts the nodes use travel along: ``"prompts": [...]`` holds, per
+``(slug, label | pinned version)``, the content of the version it points at
+when exported; an import creates or reuses each prompt in the target project
+and commits a version when the text differs
+(``agents.services.prompt_interchange``).
+
 Secret *values* are never exported: config keys that look like credentials
 (``api_key``, ``password``, ``token``, ``Authorization`` …) holding a literal
 string are blanked, and the export lists where. References to project secrets
@@ -35,10 +41,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import yaml
+from django.db import transaction
 
 from agents.engine.varrefs import graph_variable_names
 from agents.models import Workflow
+from agents.services.prompt_interchange import check_prompt_entries, export_prompts, import_prompts
 from agents.services.workflows import check_graph_shape, normalize_graph, workflow_create
+from prompts.services import PromptError
 from studio.lib.documents import MAX_DEPTH, DocumentTooDeep, check_depth
 from studio.lib.jsonsafe import MAX_BUDGET_USD, MAX_POSITIVE_INT, JsonValueError, json_problem, loads_strict
 from studio.models import Project
@@ -133,6 +142,9 @@ def export_document(
     names = graph_variable_names(clean)
     if names:
         doc["variables"] = names
+    prompts = export_prompts(project_id=workflow.project_id, graph=clean)
+    if prompts:
+        doc["prompts"] = prompts
     return doc
 
 
@@ -325,6 +337,8 @@ def check_document(doc: Any) -> tuple[dict[str, Any], list[str]]:
         bad = json_problem(meta.get(key), path=f"workflow.{key}")
         if bad is not None:
             errors.append({"path": bad.path, "message": bad.message})
+    prompt_entries, prompt_errors = check_prompt_entries(doc.get("prompts"))
+    errors += prompt_errors
     graph = doc.get("graph")
     for issue in check_graph_shape(graph):
         errors.append({"path": "graph" + (f".{issue.path}" if issue.path else ""), "message": issue.message})
@@ -340,6 +354,8 @@ def check_document(doc: Any) -> tuple[dict[str, Any], list[str]]:
             f"The import has {len(errors)} problem(s); first: {first['path'] or 'document'}: {first['message']}.",
             errors,
         )
+    if "prompts" in doc:
+        doc = {**doc, "prompts": prompt_entries}
     return doc, warnings
 
 
@@ -390,17 +406,33 @@ def import_document(
         clean_settings["budget_usd"] = Decimal(str(settings["budget_usd"]))
     if settings.get("timeout_s") is not None:
         clean_settings["timeout_s"] = settings["timeout_s"]
-    workflow = workflow_create(
-        project=project,
-        user=user,
-        name=(name or "").strip() or imported_name(project=project, name=str(meta["name"])),
-        slug=meta.get("slug") if isinstance(meta.get("slug"), str) else None,
-        description=str(meta.get("description") or ""),
-        graph=envelope["graph"],
-        settings=clean_settings,
-        audit_verb="workflow.import",
-        audit_data={"format_version": envelope["studio_export"]},
-    )
+    source = envelope.get("source") if isinstance(envelope.get("source"), dict) else {}
+    with transaction.atomic():  # the prompts and the workflow, or nothing
+        try:
+            graph, prompt_warnings = import_prompts(
+                project=project,
+                user=user,
+                entries=envelope.get("prompts") or [],
+                graph=envelope["graph"],
+                source=f'the import of workflow "{str(meta["name"])[:200]}"'
+                + (f" from project {source['project']}" if isinstance(source.get("project"), str) else ""),
+            )
+        except PromptError as exc:  # e.g. a prompt created with the same slug meanwhile
+            raise InterchangeError(
+                f"A prompt could not be imported: {exc.message}", [{"path": "prompts", "message": exc.message}]
+            ) from None
+        warnings += prompt_warnings
+        workflow = workflow_create(
+            project=project,
+            user=user,
+            name=(name or "").strip() or imported_name(project=project, name=str(meta["name"])),
+            slug=meta.get("slug") if isinstance(meta.get("slug"), str) else None,
+            description=str(meta.get("description") or ""),
+            graph=graph,
+            settings=clean_settings,
+            audit_verb="workflow.import",
+            audit_data={"format_version": envelope["studio_export"]},
+        )
     try:
         from agents.services.workflows import engine_issues
 

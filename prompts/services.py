@@ -263,6 +263,7 @@ def prompt_label_move(
     version: PromptVersion,
     user: Any,
     expected_version: int | None = None,
+    protected_ok: bool = False,
 ) -> PromptLabel:
     """Point ``label`` at ``version`` and record the move (who, from, to, when).
 
@@ -270,8 +271,9 @@ def prompt_label_move(
     when it saw no such label); a different current version raises
     :class:`PromptConflictError` (``stale_label``) and nothing moves. A
     protected label (:data:`PROTECTED_LABELS`) needs the ``manage``
-    permission (admin, owner) unless ``user`` is None (the system):
-    ``PermissionDenied`` otherwise. Raises :class:`PromptError` for a bad
+    permission (admin, owner) unless ``user`` is None (the system) or
+    ``protected_ok`` (an import creating the label on the prompt it just
+    created): ``PermissionDenied`` otherwise. Raises :class:`PromptError` for a bad
     label name or a version of another prompt, and :class:`PromptContractError`
     when the version needs variables a published workflow using the label does
     not provide (:func:`check_label_move_contract`).
@@ -279,7 +281,12 @@ def prompt_label_move(
     check_label_name(label)
     if version.prompt_id != prompt.pk:
         raise PromptError("That version belongs to another prompt.", code="foreign_version", field="version")
-    if label in protected_labels(prompt) and user is not None and not has_project_perm(user, prompt.project, "manage"):
+    if (
+        label in protected_labels(prompt)
+        and user is not None
+        and not protected_ok
+        and not has_project_perm(user, prompt.project, "manage")
+    ):
         raise PermissionDenied(f'Only admins and owners may move the protected label "{label}".')
     check_label_move_contract(prompt=prompt, label=label, version=version)
     pointer = (
