@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from studio.lib.ssrf import EgressRefused
+
 TIMEOUT_NAMES = frozenset({"Timeout", "APITimeoutError", "TimeoutException", "TimeoutError", "ReadTimeout"})
 # Transport failures only: LiteLLM also raises its APIConnectionError for unrelated internal
 # errors (an ImportError, say), so that name alone does not mean "the server is down".
@@ -102,6 +104,14 @@ def _detail(exc: BaseException) -> str:
 def classify_exception(exc: BaseException, *, api_base: str = "") -> GatewayError:
     """The :class:`GatewayError` for a provider/transport exception (never raises)."""
     where = f" at {api_base}" if api_base else ""
+    refused = next((item for item in _chain(exc) if isinstance(item, EgressRefused)), None)
+    if refused is not None:  # studio.lib.ssrf: the address the api_base resolves to is not allowed
+        return GatewayError(
+            f"The egress guard refused the model server{where}: {refused}. "
+            "A superuser can allow its host under Egress allowed hosts.",
+            False,
+            "egress_refused",
+        )
     chain_names = set().union(*(_names(item) for item in _chain(exc)))
     if chain_names & TIMEOUT_NAMES:
         return GatewayError(f"The model{where} did not answer in time: {_detail(exc)}", True, "timeout")

@@ -18,7 +18,13 @@ What a call does:
    of the project, ``context.redact``). Endpoints with an ``api_base`` and no
    secret get a placeholder key (local OpenAI-compatible servers ignore it);
    endpoints with neither fall back to LiteLLM's provider environment
-   variables (``OPENAI_API_KEY`` …).
+   variables (``OPENAI_API_KEY`` …). An ``api_base`` passes the egress guard
+   (:mod:`studio.lib.ssrf`) at every call, under the project's allow-list as
+   it is now: ``openai/`` endpoints connect through
+   :class:`studio.lib.pinned.PinnedTransport` (resolved once, checked, and
+   the connection opened to the checked address: no DNS rebinding); other
+   providers are checked just before LiteLLM's call. Refused:
+   ``GatewayError`` ``egress_refused``, and nothing is sent.
 2. Asks for structured output the way the endpoint takes it (see
    :mod:`traces.structured`), passes ``tools`` and the allowed ``params``,
    ``timeout=endpoint.timeout_s`` and ``num_retries=0``: retries belong to
@@ -63,6 +69,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import ipaddress
 import logging
 import os
 import time
@@ -73,6 +80,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from studio.lib.pinned import pinned_client
+from studio.lib.ssrf import EgressRefused, check_url, parse_url
 from traces import openai_compat, recording
 from traces.errors import GatewayError, classify_exception
 from traces.models import ModelEndpoint
@@ -335,9 +344,12 @@ async def complete(
         if on_token is not None:
             request.update(stream=True, stream_options={"include_usage": True})
         call.request = request
+        allowed = prepared.allowed_hosts
+        if endpoint.api_base and not openai_compat.serves(endpoint.model):
+            await _check_egress(endpoint.api_base, allowed)  # LiteLLM resolves the name again: re-checked now
         started = time.perf_counter()
         call.mark_started()
-        answer = await (_stream(request, on_token) if on_token else _once(request))
+        answer = await (_stream(request, on_token, allowed) if on_token else _once(request, allowed))
     except GatewayError as err:
         await _record_failure(call, prepared, started, err, err.code, span_sink)
         raise
@@ -417,10 +429,32 @@ def _build_request(
     return request
 
 
-async def _once(request: dict[str, Any]) -> Answer:
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _check_egress(api_base: str, allowed: tuple[str, ...]) -> None:
+    """Check ``api_base`` with the egress guard now (its host may resolve elsewhere than at save, or
+    its allow-list entry may be gone). Raises :class:`GatewayError` ``egress_refused`` (not
+    transient) or ``unreachable`` when the host does not resolve."""
+    try:
+        _scheme, host, _port = parse_url(api_base)
+        if _is_ip_literal(host):
+            check_url(api_base, allowed_hosts=allowed)  # no DNS: no thread needed
+        else:
+            await asyncio.to_thread(check_url, api_base, allowed_hosts=allowed)
+    except (EgressRefused, ConnectionError) as exc:
+        raise classify_exception(exc, api_base=api_base) from exc
+
+
+async def _once(request: dict[str, Any], allowed: tuple[str, ...] = ()) -> Answer:
     if openai_compat.serves(request["model"]):
         try:
-            response = await openai_compat.call_once(request)
+            response = await openai_compat.call_once(request, allowed_hosts=allowed)
         except Exception as exc:
             raise _classify_sdk_exception(exc, request) from exc
         return answer_from_response(response, request, _count_tokens)
@@ -439,9 +473,9 @@ def _classify_sdk_exception(exc: Exception, request: dict[str, Any]) -> GatewayE
     return classify_exception(exc, api_base=request.get("api_base", ""))
 
 
-async def _stream(request: dict[str, Any], on_token: OnToken) -> Answer:
+async def _stream(request: dict[str, Any], on_token: OnToken, allowed: tuple[str, ...] = ()) -> Answer:
     if openai_compat.serves(request["model"]):
-        return await _stream_sdk(request, on_token)
+        return await _stream_sdk(request, on_token, allowed)
     litellm = _litellm()
     api_base = request.get("api_base", "")
     try:
@@ -462,7 +496,7 @@ async def _stream(request: dict[str, Any], on_token: OnToken) -> Answer:
     return answer
 
 
-async def _stream_sdk(request: dict[str, Any], on_token: OnToken) -> Answer:
+async def _stream_sdk(request: dict[str, Any], on_token: OnToken, allowed: tuple[str, ...] = ()) -> Answer:
     """Stream through the ``openai`` SDK, assembling the answer once as chunks arrive."""
 
     async def deliver(delta: str) -> None:
@@ -472,7 +506,7 @@ async def _stream_sdk(request: dict[str, Any], on_token: OnToken) -> Answer:
             raise _OnTokenFailed(exc) from exc
 
     try:
-        stream = await openai_compat.open_stream(request)
+        stream = await openai_compat.open_stream(request, allowed_hosts=allowed)
     except Exception as exc:
         raise _classify_sdk_exception(exc, request) from exc
     assembler = openai_compat.StreamAssembler()
@@ -595,8 +629,10 @@ async def list_models(endpoint: ModelEndpoint) -> list[str]:
     headers = {"Authorization": f"Bearer {prepared.api_key or PLACEHOLDER_API_KEY}"}
     url = endpoint.api_base.rstrip("/") + "/models"
     try:
-        async with httpx.AsyncClient(timeout=min(endpoint.timeout_s, 10.0)) as client:
+        async with pinned_client(allowed_hosts=prepared.allowed_hosts, timeout=min(endpoint.timeout_s, 10.0)) as client:
             response = await client.get(url, headers=headers)
+    except (EgressRefused, ConnectionError) as exc:
+        raise classify_exception(exc, api_base=endpoint.api_base) from exc
     except httpx.TimeoutException as exc:
         raise GatewayError(f"Timed out listing models at {url}.", transient=True, code="timeout") from exc
     except httpx.HTTPError as exc:

@@ -11,8 +11,8 @@ transformations, its logging objects, and a stream assembled twice) against
 ~1.6 ms for a raw ``httpx`` call; it also caches one HTTP client per event
 loop and never closes it. Here:
 
-* **one long-lived ``AsyncOpenAI`` client per (api_base, API key) per event
-  loop** (:func:`client_for`): connections are kept alive between calls, and a
+* **one long-lived ``AsyncOpenAI`` client per (api_base, API key, egress
+  allow-list) per event loop** (:func:`client_for`): connections are kept alive between calls, and a
   worker with one event loop per process (``agents.tasks``) reuses them for
   every run — against a real provider, no TLS handshake per call;
 * streaming only when the caller wants token deltas, the chunks assembled
@@ -49,7 +49,7 @@ MAX_CLIENTS_PER_LOOP = 32
 
 # Keyed by the loop object itself, not weakly: a client's open connections refer back to
 # their loop, so a weak key would never die. Entries of closed loops are pruned instead.
-_clients: dict[asyncio.AbstractEventLoop, dict[tuple[str, str], Any]] = {}
+_clients: dict[asyncio.AbstractEventLoop, dict[tuple[str, str, tuple[str, ...]], Any]] = {}
 
 
 _closing: set[asyncio.Task[None]] = set()
@@ -60,14 +60,18 @@ def serves(model: str) -> bool:
     return model.startswith(OPENAI_PREFIX)
 
 
-def client_for(api_base: str, api_key: str | None) -> Any:
+def client_for(api_base: str, api_key: str | None, allowed_hosts: tuple[str, ...] = ()) -> Any:
     """The ``AsyncOpenAI`` client of this event loop for ``api_base`` and ``api_key``.
 
     Created on first use and kept for the life of the loop (an httpx
     connection pool belongs to one loop). ``api_base`` "" means OpenAI's
     own (or ``OPENAI_BASE_URL``); ``api_key`` None means ``OPENAI_API_KEY``.
-    Must be called inside a running event loop. Raises the SDK's
-    ``OpenAIError`` when no API key can be found.
+    A client for an ``api_base`` sends every request through
+    :class:`studio.lib.pinned.PinnedTransport`: the egress guard checks the
+    address under ``allowed_hosts`` (allow-list entries) and the connection
+    goes to that checked address (a refusal raises ``EgressRefused`` inside
+    the SDK's connection error). Must be called inside a running event loop.
+    Raises the SDK's ``OpenAIError`` when no API key can be found.
     """
     import openai
 
@@ -78,14 +82,20 @@ def client_for(api_base: str, api_key: str | None) -> Any:
             del _clients[closed]  # their sockets died with their loop; drop the clients with them
         per_loop = _clients[loop] = {}
     # The key is hashed: the cache's keys must not be a second copy of a credential.
-    key = (api_base, hashlib.sha256((api_key or "").encode()).hexdigest())
+    key = (api_base, hashlib.sha256((api_key or "").encode()).hexdigest(), allowed_hosts)
     client = per_loop.get(key)
     if client is None:
         if len(per_loop) >= MAX_CLIENTS_PER_LOOP:
             oldest = per_loop.pop(next(iter(per_loop)))
             _closing.add(task := loop.create_task(oldest.close()))  # release its connection pool
             task.add_done_callback(_closing.discard)
-        client = openai.AsyncOpenAI(api_key=api_key, base_url=api_base or None, max_retries=0)
+        http_client = None
+        if api_base:
+            from studio.lib.pinned import pinned_client
+
+            # The SDK's default timeout; each call passes the endpoint's own.
+            http_client = pinned_client(allowed_hosts=allowed_hosts, timeout=openai.DEFAULT_TIMEOUT)
+        client = openai.AsyncOpenAI(api_key=api_key, base_url=api_base or None, max_retries=0, http_client=http_client)
         per_loop[key] = client
     return client
 
@@ -105,15 +115,15 @@ def sdk_arguments(request: dict[str, Any]) -> dict[str, Any]:
     return arguments
 
 
-async def call_once(request: dict[str, Any]) -> Any:
+async def call_once(request: dict[str, Any], *, allowed_hosts: tuple[str, ...] = ()) -> Any:
     """One non-streamed chat completion; returns the SDK's ``ChatCompletion``. SDK exceptions propagate."""
-    client = client_for(request.get("api_base", ""), request.get("api_key"))
+    client = client_for(request.get("api_base", ""), request.get("api_key"), allowed_hosts)
     return await client.chat.completions.create(**sdk_arguments(request))
 
 
-async def open_stream(request: dict[str, Any]) -> Any:
+async def open_stream(request: dict[str, Any], *, allowed_hosts: tuple[str, ...] = ()) -> Any:
     """A streamed chat completion: the SDK's ``AsyncStream`` of chunks. SDK exceptions propagate."""
-    client = client_for(request.get("api_base", ""), request.get("api_key"))
+    client = client_for(request.get("api_base", ""), request.get("api_key"), allowed_hosts)
     return await client.chat.completions.create(**sdk_arguments(request))
 
 

@@ -40,6 +40,9 @@ class Prepared:
 
     api_key: str | None = field(repr=False)
     redact_values: tuple[str, ...] = field(default=(), repr=False)
+    #: Allow-list entries the endpoint's ``api_base`` may resolve to a private address under
+    #: (``traces.endpoints.selectors.endpoint_allowed_hosts``), read when the call is prepared.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -137,7 +140,12 @@ def prepare(
     values = [*secret_values, *(context.redact if context else ())]
     if api_key:
         values.append(api_key)
-    return Prepared(api_key=api_key, redact_values=tuple(values))
+    allowed: tuple[str, ...] = ()
+    if endpoint.api_base:
+        from traces.endpoints.selectors import endpoint_allowed_hosts
+
+        allowed = endpoint_allowed_hosts(endpoint.project_id)
+    return Prepared(api_key=api_key, redact_values=tuple(values), allowed_hosts=allowed)
 
 
 def needs_db_check(context: SpanContext) -> bool:

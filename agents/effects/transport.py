@@ -1,4 +1,6 @@
-"""An httpx transport that connects only to addresses the egress guard checked.
+"""The egress allow-list of a project, and the pinned httpx transport (:mod:`studio.lib.pinned`).
+
+An httpx transport that connects only to addresses the egress guard checked.
 
 Every request (each redirect hop is a request) goes through
 :func:`studio.lib.ssrf.check_url`; the connection is then opened to the
@@ -11,14 +13,11 @@ resolves to a public address for the check and to 127.0.0.1 a moment later
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
-
-import anyio
-import httpx
 from django.db.models import Q
 
-from studio.lib.ssrf import check_url
+from studio.lib.pinned import PinnedTransport, pinned_client
+
+__all__ = ["PinnedTransport", "egress_allowed_hosts", "pinned_client"]
 
 
 def egress_allowed_hosts(project_id: int | None) -> list[str]:
@@ -28,61 +27,3 @@ def egress_allowed_hosts(project_id: int | None) -> list[str]:
 
     rows = EgressAllowedHost.objects.filter(Q(project__isnull=True) | Q(project_id=project_id))
     return sorted(set(rows.values_list("host", flat=True)))
-
-
-class PinnedTransport(httpx.AsyncBaseTransport):
-    """Checks each request's URL with the egress guard and connects to a checked address.
-
-    ``allowed_hosts`` are the hosts that may resolve to refused addresses.
-    ``inner`` is the transport that really connects (default: a plain
-    ``httpx.AsyncHTTPTransport`` without retries). When a host resolves to
-    several addresses they are tried in order while the connection fails.
-
-    Raises :class:`studio.lib.ssrf.EgressRefused` (a ``PermissionError``) for
-    a refused URL and ``ConnectionError`` for a host that does not resolve;
-    httpx errors of the inner transport pass through.
-    """
-
-    def __init__(self, *, allowed_hosts: Iterable[str] = (), inner: httpx.AsyncBaseTransport | None = None):
-        self.allowed_hosts = tuple(allowed_hosts)
-        self.inner = inner if inner is not None else httpx.AsyncHTTPTransport(retries=0)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        check = functools.partial(check_url, str(url), allowed_hosts=self.allowed_hosts)
-        addresses = await anyio.to_thread.run_sync(check)
-        hostname = url.raw_host.decode("ascii")
-        failure: httpx.ConnectError | None = None
-        for address in addresses:
-            extensions = dict(request.extensions)
-            if url.scheme == "https":
-                extensions["sni_hostname"] = hostname
-            pinned = httpx.Request(
-                request.method,
-                url.copy_with(host=str(address)),
-                headers=request.headers,  # carries Host: the original name
-                stream=request.stream,
-                extensions=extensions,
-            )
-            try:
-                return await self.inner.handle_async_request(pinned)
-            except httpx.ConnectError as exc:  # nothing was sent: try the next address
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def pinned_client(*, allowed_hosts: Iterable[str], timeout: httpx.Timeout, headers: dict[str, str] | None = None,
-                  inner: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` over :class:`PinnedTransport`: no environment
-    proxies (a proxy would resolve names itself), redirects not followed."""
-    return httpx.AsyncClient(
-        transport=PinnedTransport(allowed_hosts=allowed_hosts, inner=inner),
-        timeout=timeout,
-        headers=headers,
-        follow_redirects=False,
-        trust_env=False,
-    )

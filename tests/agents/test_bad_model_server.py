@@ -10,6 +10,7 @@ import pytest
 
 from agents.models import Run, RunStatus, Workflow
 from agents.services.runs import run_start, run_wait
+from studio.models import EgressAllowedHost
 from tests.conftest import demo_graph
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -47,6 +48,7 @@ def test_a_model_server_answering_garbage_fails_the_run_with_a_reason(
     garbage_server, project, alice, local_endpoint, celery_worker_proc
 ):
     local_endpoint.api_base = garbage_server
+    EgressAllowedHost.objects.create(project=project, host=garbage_server.split("/")[2], note="the garbage server")
     local_endpoint.timeout_s = 10
     local_endpoint.save()
     workflow = Workflow.objects.create(project=project, slug="qa", name="QA", draft_graph=demo_graph("question-answering"))

@@ -13,6 +13,7 @@ from django.test import Client
 
 from agents.models import Run, RunEvent, RunStatus, Workflow
 from agents.services.runs import run_start, run_wait
+from studio.models import EgressAllowedHost
 from tests.conftest import demo_graph
 from traces.models import Span
 
@@ -88,6 +89,7 @@ def test_three_agents_of_research_brief_overlap_in_time(project, alice, local_en
 
 def test_run_fails_with_reason_when_the_model_server_is_down(project, alice, local_endpoint, celery_worker_proc):
     local_endpoint.api_base = "http://127.0.0.1:9/v1"  # discard port: nothing listens
+    EgressAllowedHost.objects.create(project=project, host="127.0.0.1:9", note="loopback needs an entry")
     local_endpoint.timeout_s = 5
     local_endpoint.save()
     workflow = Workflow.objects.create(project=project, slug="qa", name="QA",

@@ -11,6 +11,7 @@ from urllib.request import urlopen
 import pytest
 
 from studio.crypto import secret_create
+from studio.models import EgressAllowedHost
 from tests.traces.helpers import QUESTION, SHORT, call, unused_port
 from traces.gateway import GatewayError, SpanContext, complete
 from traces.management.commands.serve_model import find_model_file, server_argv
@@ -54,6 +55,7 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _endpoint(project, base_url: str, key: str) -> ModelEndpoint:  # type: ignore[no-untyped-def]
+    EgressAllowedHost.objects.create(project=project, host=base_url.split("/")[2], note="the keyed server")
     return ModelEndpoint.objects.create(
         project=project,
         slug="keyed",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from studio.lib.ssrf import EgressRefused, parse_url
 from studio.models import EgressAllowedHost, Project, Secret
 from studio.workspace.usage import SecretUsage
 from traces.models import ModelEndpoint
@@ -19,6 +21,25 @@ def egress_hosts_for(project: Project) -> list[str]:
     """Hosts a superuser allowed for this project or for all projects."""
     rows = EgressAllowedHost.objects.filter(project__isnull=True) | EgressAllowedHost.objects.filter(project=project)
     return list(rows.values_list("host", flat=True))
+
+
+def local_model_allow_entry() -> str:
+    """The site's local model server (``STUDIO_LOCAL_MODEL_URL``) as an allow-list entry (``host:port``)."""
+    try:
+        _scheme, host, port = parse_url(settings.STUDIO_LOCAL_MODEL_URL)
+    except EgressRefused:
+        return ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def endpoint_allowed_hosts(project_id: int) -> tuple[str, ...]:
+    """What an endpoint's ``api_base`` may reach besides public addresses: the hosts a superuser
+    allowed for its project or for all, and the local model server. Checked at save and at every call."""
+    rows = EgressAllowedHost.objects.filter(project__isnull=True) | EgressAllowedHost.objects.filter(
+        project_id=project_id
+    )
+    entries = {*rows.values_list("host", flat=True), local_model_allow_entry()}
+    return tuple(sorted(entry for entry in entries if entry))
 
 
 def secret_usages_in_endpoints(secret: Secret) -> list[SecretUsage]:

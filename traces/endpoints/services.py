@@ -20,7 +20,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -28,7 +27,7 @@ from studio.lib.ssrf import EgressRefused, check_url, host_allowed, parse_url
 from studio.models import Project, Secret
 from studio.selectors import may_use_secret
 from studio.services import audit_record
-from traces.endpoints.selectors import egress_hosts_for
+from traces.endpoints.selectors import egress_hosts_for, local_model_allow_entry
 from traces.models import ModelEndpoint, StructuredOutput
 
 PRICE_MODES = ("custom", "litellm", "unknown")
@@ -71,11 +70,7 @@ def price_mode_of(endpoint: ModelEndpoint) -> str:
 
 def _local_model_host() -> str:
     """The local model server as an allow-list entry (``host:port``)."""
-    try:
-        _scheme, host, port = parse_url(settings.STUDIO_LOCAL_MODEL_URL)
-    except EgressRefused:
-        return ""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return local_model_allow_entry()
 
 
 def check_api_base(api_base: str, *, project: Project) -> str:

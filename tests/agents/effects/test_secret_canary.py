@@ -369,7 +369,13 @@ def test_a_secret_value_never_appears_outside_its_ciphertext(
     monkeypatch.setattr("agents.runtime.alistening", someone_listens)
     secret = secret_create(project=project, name="CANARY", value=CANARY, created_by=alice)
     mcp_port = urlsplit(mcp_echo).port
-    for host in (http_server.allow(), http_server.allow(loopback_name), f"127.0.0.1:{mcp_port}"):
+    openai_port = openai_echo.server_address[1]
+    for host in (
+        http_server.allow(),
+        http_server.allow(loopback_name),
+        f"127.0.0.1:{mcp_port}",
+        f"127.0.0.1:{openai_port}",
+    ):
         EgressAllowedHost.objects.create(project=project, host=host, note="the test servers")
     ModelEndpoint.objects.create(
         project=project,
