@@ -24,6 +24,8 @@ measured is Studio itself. The entries (targets from issue 13):
   and a label move reaching a running worker (``bench/prompt_cache.py``);
 * ``otlp_ingest_spans_per_s`` (≥ 5,000): spans stored per second through the
   OTLP/HTTP receiver, protobuf batches of 500 (``bench/otlp.py``);
+* ``trace_explorer_first_page_ms`` (≤ 200) and ``usage_dashboard_ms`` (≤ 300)
+  over 1,000,000 synthetic spans (``bench/observability.py``);
 * ``chaos_resume_after_kill`` (s): SIGKILLed workers during 200 runs, time
   until the interrupted run's next attempt is claimed (``bench/chaos.py``).
 
@@ -101,6 +103,10 @@ def main() -> None:
             from bench import otlp
 
             results.append(otlp.bench_otlp_ingest(fx.project))
+        if selected("trace_explorer") or selected("usage_dashboard"):
+            from bench import observability
+
+            results.extend(r for r in observability.run() if selected(r["name"]))
         if selected("chaos") and os.environ.get("STUDIO_BENCH_CHAOS", "1") != "0":  # ~100 s
             from bench import chaos
 

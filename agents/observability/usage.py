@@ -101,26 +101,47 @@ def _span_sums() -> dict[str, Any]:
     }
 
 
-def usage_series(*, project: Project, start: dt.datetime, end: dt.datetime, bucket: str) -> list[dict[str, Any]]:
+def usage_cells(*, project: Project, start: dt.datetime, end: dt.datetime, bucket: str) -> list[dict[str, Any]]:
+    """One scan of the spans: per ``bucket`` (``at``) and (``endpoint``, ``model``) the span sums of
+    :func:`_span_sums`. :func:`usage_series` and :func:`usage_by_model` are folded from these cells,
+    so the page reads the span table once."""
+    rows = usage_rows_for_csv(project=project, start=start, end=end, bucket=bucket)
+    return [{**row, "endpoint": row.pop("endpoint__slug") or ""} for row in rows]
+
+
+def _fold(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum cells; ``cost`` stays None when no cell had a priced call."""
+    total: dict[str, Any] = dict.fromkeys(_span_sums(), 0)
+    total["cost"] = None
+    for cell in cells:
+        for key in total:
+            if key == "cost":
+                if cell["cost"] is not None:
+                    total["cost"] = (total["cost"] or Decimal("0")) + cell["cost"]
+            else:
+                total[key] += cell[key]
+    return total
+
+
+def usage_series(
+    *, project: Project, start: dt.datetime, end: dt.datetime, bucket: str, cells: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Per ``bucket`` (hour/day/week, in the current time zone) from ``start`` to ``end``: ``calls``,
     ``errors``, ``in_tokens`` (fresh input + cache read + cache write), ``out_tokens`` (output +
     reasoning), the disjoint parts (``fresh_tokens``, ``cache_read``, ``cache_write``,
-    ``output_only``, ``reasoning``), ``cost`` (USD of known prices, None when
-    no call was priced) and ``unknown_calls``. Empty buckets are included (zeros, cost None)."""
-    rows = (
-        _spans(project, start, end)
-        .annotate(at=Trunc("started_at", bucket, tzinfo=timezone.get_current_timezone()))
-        .values("at")
-        .annotate(**_span_sums())
-        .order_by("at")
-    )
-    found = {row["at"]: row for row in rows}
+    ``output_only``, ``reasoning``), ``cost`` (USD of known prices, None when no call was priced)
+    and ``unknown_calls``. Empty buckets are included (zeros, cost None). ``cells``: from
+    :func:`usage_cells` when the caller has them already."""
+    if cells is None:
+        cells = usage_cells(project=project, start=start, end=end, bucket=bucket)
+    by_at: dict[dt.datetime, list[dict[str, Any]]] = {}
+    for cell in cells:
+        by_at.setdefault(cell["at"], []).append(cell)
     step = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}[bucket]
     naive = _bucket_start(start, bucket).replace(tzinfo=None)  # step in wall-clock time (DST-safe)
     series = []
     while (at := timezone.make_aware(naive)) < end:
-        row = found.get(at) or {**dict.fromkeys(_span_sums(), 0), "cost": None}
-        series.append({**row, "at": at})
+        series.append({**_fold(by_at.get(at, [])), "at": at})
         naive += step
     return series
 
@@ -136,15 +157,17 @@ def _bucket_start(when: dt.datetime, bucket: str) -> dt.datetime:
     return local
 
 
-def usage_by_model(*, project: Project, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    """Per (endpoint slug, model), most expensive first: the span sums of :func:`usage_series`."""
-    rows = (
-        _spans(project, start, end)
-        .values("endpoint__slug", "model")
-        .annotate(**_span_sums())
-        .order_by(F("cost").desc(nulls_last=True), "-calls")
-    )
-    return [{**row, "endpoint": row.pop("endpoint__slug") or ""} for row in rows]
+def usage_by_model(
+    *, project: Project, start: dt.datetime, end: dt.datetime, cells: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Per (``endpoint`` slug, ``model``), most expensive first: the sums of :func:`usage_series`."""
+    if cells is None:
+        cells = usage_cells(project=project, start=start, end=end, bucket="day")
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for cell in cells:
+        groups.setdefault((cell["endpoint"], cell["model"]), []).append(cell)
+    rows = [{**_fold(group), "endpoint": endpoint, "model": model} for (endpoint, model), group in groups.items()]
+    return sorted(rows, key=lambda r: (r["cost"] is None, -(r["cost"] or 0), -r["calls"]))
 
 
 def usage_rows_for_csv(*, project: Project, start: dt.datetime, end: dt.datetime, bucket: str) -> QuerySet[Any]:
@@ -159,7 +182,11 @@ def usage_rows_for_csv(*, project: Project, start: dt.datetime, end: dt.datetime
 
 
 def _runs(user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> QuerySet[Run]:
-    return runs_visible(user=user, project=project).filter(created_at__gte=start, created_at__lt=end).order_by()
+    return (
+        runs_visible(user=user, project=project)
+        .filter(project=project, created_at__gte=start, created_at__lt=end)
+        .order_by()
+    )
 
 
 def _run_sums() -> dict[str, Any]:

@@ -66,9 +66,10 @@ def usage_page(request: HttpRequest, project_slug: str) -> HttpResponse:
         return _page(request, "agents/observability/usage.html", context, status=400)
     data = form.cleaned_data
     start, end, bucket = data["start"], data["end"], data["bucket"]
-    series = sel.usage_series(project=project, start=start, end=end, bucket=bucket)
+    cells = sel.usage_cells(project=project, start=start, end=end, bucket=bucket)  # one scan of the spans
+    series = sel.usage_series(project=project, start=start, end=end, bucket=bucket, cells=cells)
     stats = sel.run_stats(user=request.user, project=project, start=start, end=end)
-    models = sel.usage_by_model(project=project, start=start, end=end)
+    models = sel.usage_by_model(project=project, start=start, end=end, cells=cells)
     totals = {
         "calls": sum(r["calls"] for r in series),
         "tokens": format_tokens(sum(r["in_tokens"] + r["out_tokens"] for r in series)),

@@ -139,3 +139,12 @@ def test_cost_with_an_unknown_price_shows_as_unknown_not_zero(research: Workflow
     Run.objects.filter(pk=run.pk).update(cost_unknown=True, cost_usd=Decimal("0"))
     body = _explorer(_client(alice)).content.decode()
     assert "≥" in body or "unknown" in body
+
+
+def test_explorer_filters_by_session(research: Workflow, alice: Any) -> None:
+    chat = make_run(research, alice)
+    Run.objects.filter(pk=chat.pk).update(session_id="chat-42")
+    make_run(research, alice)
+    response = _explorer(_client(alice), session="chat-42")
+    assert 'name="session"' in response.content.decode()
+    assert _run_ids(response) == [chat.pk]
