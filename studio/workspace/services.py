@@ -17,6 +17,7 @@ stable ``code``; nothing is written when one is raised.
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import secrets as pysecrets
 from decimal import Decimal, InvalidOperation
@@ -24,14 +25,20 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
 from studio.crypto import encrypt, secret_set_value
 from studio.models import ApiKey, Invitation, Membership, Project, Role, Secret, role_rank
 from studio.services import audit_record
+
+log = logging.getLogger(__name__)
 
 API_KEY_PREFIX_LENGTH = 10  # "sk_" + 7 characters: enough to recognise a key, useless to guess it
 INVITATION_DAYS_DEFAULT = 7
@@ -477,9 +484,12 @@ def invitation_create(
     wanted = check_may_grant(project=project, actor=actor, role=role)
     valid_days = _positive_int(days, field="days", maximum=INVITATION_DAYS_MAX, allow_none=False)
     assert valid_days is not None
-    email = (email or "").strip()[:254]
-    if email and "@" not in email:
-        raise WorkspaceError("Enter an e-mail address, or leave it empty.", field="email")
+    email = (email or "").strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise WorkspaceError("Enter an e-mail address, or leave it empty.", field="email") from None
     token = pysecrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         project=project,
@@ -497,6 +507,35 @@ def invitation_create(
         data={"role": wanted.value, "email": email, "expires_at": invitation.expires_at.isoformat()},
     )
     return invitation, token
+
+
+def invitation_send(*, invitation: Invitation, link: str, actor: Any) -> bool:
+    """E-mail the single-use ``link`` to the invitation's address (Django's ``EMAIL_BACKEND``:
+    the console by default). Returns whether the mail was handed to the backend; a failure
+    (SMTP down …) is logged and audited, never raised — the page still shows the link.
+    The link is never audited or logged."""
+    if not invitation.email:
+        return False
+    project = invitation.project
+    inviter = getattr(actor, "get_username", lambda: "")() or "A project owner"
+    context = {"invitation": invitation, "project": project, "link": link, "inviter": inviter}
+    subject = " ".join(render_to_string("studio/invitation_subject.txt", context).split())
+    body = render_to_string("studio/invitation_email.txt", context)
+    try:
+        send_mail(subject, body, None, [invitation.email])
+    except Exception as exc:  # noqa: BLE001 - any backend failure: the person gets the link another way
+        log.warning("invitation %s: e-mail to its address failed (%s)", invitation.pk, type(exc).__name__)
+        sent = False
+    else:
+        sent = True
+    audit_record(
+        project=project,
+        actor=actor,
+        verb="invitation.email",
+        obj=invitation,
+        data={"email": invitation.email, "sent": sent},
+    )
+    return sent
 
 
 def invitation_lookup(token: str) -> Invitation | None:

@@ -260,7 +260,8 @@ def invitation_create(request: HttpRequest, project_slug: str) -> HttpResponse:
     except svc.WorkspaceError as exc:
         return _members_page(request, project, status=400, invite_values=values, **_error_context(exc))
     link = request.build_absolute_uri(reverse("invitation-accept", args=[token]))
-    return _members_page(request, project, new_invitation=invitation, new_link=link)
+    emailed = svc.invitation_send(invitation=invitation, link=link, actor=request.user) if invitation.email else None
+    return _members_page(request, project, new_invitation=invitation, new_link=link, emailed=emailed)
 
 
 @login_required
