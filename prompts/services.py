@@ -24,7 +24,7 @@ from django.utils.text import slugify
 from pydantic import ValidationError
 
 from agents.engine.errors import SignatureError, TemplateError
-from agents.engine.signature import FieldSpec, Signature
+from agents.engine.signature import FieldSpec, Signature, is_compatible
 from agents.engine.templating import render, template_variables
 from prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from prompts.usage import prompt_uses
@@ -224,33 +224,68 @@ def prompt_version_commit(
     return version
 
 
+def variable_problems(*, version: PromptVersion, inputs: Any) -> tuple[list[str], list[str]]:
+    """What a node with input fields ``inputs`` (``FieldSpec`` dicts) lacks to render ``version``.
+
+    Returns ``(missing, mistyped)``: the names of declared variables no input
+    provides, and ``"name (str, needs int)"`` for each input whose type does not
+    fit the variable's (the edge rule, ``agents.engine.signature.is_compatible``:
+    ``int`` fits ``float``, ``enum`` fits ``str``, nothing else converts).
+    """
+    given: dict[str, Any] = {}
+    for item in inputs:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            given[item["name"]] = item
+    missing: list[str] = []
+    mistyped: list[str] = []
+    for field in version.variable_fields():
+        name = field["name"]
+        if name not in given:
+            missing.append(name)
+            continue
+        try:
+            source = FieldSpec.model_validate({**given[name], "name": name})
+            target = FieldSpec.model_validate({**field, "required": True})
+        except ValidationError:
+            continue  # a malformed field is the engine check's to report
+        if not is_compatible(source, target):
+            mistyped.append(f"{name} ({source.type_label()}, needs {target.type_label()})")
+    return sorted(missing), mistyped
+
+
 def check_label_move_contract(*, prompt: Prompt, label: str, version: PromptVersion) -> None:
     """Refuse to point ``label`` at ``version`` when a published workflow node using that label
     (each workflow's latest published version, :func:`prompts.usage.prompt_uses`) does not
-    provide every variable ``version`` declares. Raises :class:`PromptContractError` listing
-    every such workflow, node and missing variable; nothing moves."""
-    needed = set(version.variables)
+    provide every variable ``version`` declares, with a fitting type (:func:`variable_problems`).
+    Raises :class:`PromptContractError` listing every such workflow, node and variable; nothing moves."""
     affected = []
     for use in prompt_uses(prompt):
-        missing = sorted(needed - use.provided)
-        if use.label == label and missing:
-            affected.append(
-                {
-                    "workflow_id": use.workflow_id,
-                    "workflow": use.workflow_name,
-                    "workflow_version": use.workflow_version,
-                    "node_id": use.node_id,
-                    "node": use.node_label,
-                    "missing": missing,
-                    "text": f"{use.describe()} lacks {', '.join(missing)}",
-                }
-            )
+        if use.label != label:
+            continue
+        missing, mistyped = variable_problems(version=version, inputs=use.inputs)
+        if not missing and not mistyped:
+            continue
+        parts = ([f"lacks {', '.join(missing)}"] if missing else []) + (
+            [f"gives {', '.join(mistyped)}"] if mistyped else []
+        )
+        affected.append(
+            {
+                "workflow_id": use.workflow_id,
+                "workflow": use.workflow_name,
+                "workflow_version": use.workflow_version,
+                "node_id": use.node_id,
+                "node": use.node_label,
+                "missing": missing,
+                "mistyped": mistyped,
+                "text": f"{use.describe()} {' and '.join(parts)}",
+            }
+        )
     if affected:
         raise PromptContractError(
             f'Label "{label}" was not moved: version {version.version} needs variable(s) that '
             f"{len(affected)} published workflow node(s) using it do not provide: "
             + "; ".join(item["text"] for item in affected)
-            + ". Add those inputs to the nodes and publish, or commit a version that does not need them.",
+            + ". Fix those inputs and publish, or commit a version that does not need them.",
             affected=affected,
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prompts.models import Prompt
@@ -22,7 +22,9 @@ class PromptUse:
     """One node of a published workflow version that uses a prompt.
 
     ``label`` or ``version``: how the node points at the prompt (exactly one
-    set). ``provided``: the variable names the node's inputs provide.
+    set). ``provided``: the variable names the node's inputs provide;
+    ``inputs``: those input fields (``FieldSpec`` dicts: name, type, items,
+    choices …), so types can be checked too.
     """
 
     workflow_id: int
@@ -33,6 +35,7 @@ class PromptUse:
     label: str | None
     version: int | None
     provided: frozenset[str]
+    inputs: tuple[dict[str, Any], ...] = ()
 
     def describe(self) -> str:
         """``workflow "Name" v3, node "Writer" (writer)``."""

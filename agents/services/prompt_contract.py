@@ -3,12 +3,15 @@
 A node whose config has ``{"prompt": {"slug", "label"}}`` (or a pinned
 ``"version"``; neither: the ``production`` label — as the ``llm`` node
 resolves it) renders that prompt version's messages with the node's input
-values, so its inputs must provide every variable the version declares.
+values, so its inputs must provide every variable the version declares, with
+a type that fits the variable's.
 
 * :func:`prompt_contract_issues` — for validate, draft checks, publish and
-  import (through ``agents.services.workflows.engine_issues``): one issue per
-  node naming the node and the missing variables (``prompt_variables_missing``),
-  or naming the prompt, label or version that does not exist
+  import (through ``agents.services.workflows.engine_issues``): issues naming
+  the node and the missing variables (``prompt_variables_missing``), the
+  inputs whose type does not fit the variable's declared type
+  (``prompt_variable_mistyped``; the edge rule: ``int`` fits ``float``,
+  ``enum`` fits ``str``), or the prompt, label or version that does not exist
   (``prompt_not_found``), before any run.
 * :func:`published_prompt_uses` — registered with
   ``prompts.usage.register_prompt_use_finder`` so a label move that would break
@@ -25,6 +28,7 @@ from django.db.models import OuterRef, Subquery
 
 from agents.models import WorkflowVersion
 from prompts.selectors import prompt_version_resolve
+from prompts.services import variable_problems
 from prompts.usage import PromptUse
 
 if TYPE_CHECKING:
@@ -47,11 +51,11 @@ def node_prompt_ref(node: Any) -> tuple[str, str | None, int | None] | None:
     return prompt["slug"], label if isinstance(label, str) and label else "production", None
 
 
-def node_provided_variables(node: dict[str, Any]) -> frozenset[str]:
-    """Names of the node's input ports (the values its prompt is rendered with)."""
+def node_inputs(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The node's input ports as ``FieldSpec`` dicts (the values its prompt is rendered with)."""
     from agents.services.workflows import node_ports_of
 
-    return frozenset(field["name"] for field in node_ports_of(node)["inputs"])
+    return list(node_ports_of(node)["inputs"])
 
 
 def _pointer(label: str | None, version: int | None) -> str:
@@ -79,15 +83,27 @@ def prompt_contract_issues(*, project_id: int, graph: Any) -> list[Issue]:
         except LookupError as exc:
             issues.append(Issue(code="prompt_not_found", message=f'Node "{name}": {exc}', path=path, node_id=node_id))
             continue
-        missing = sorted(set(version.variables) - node_provided_variables(node))
+        missing, mistyped = variable_problems(version=version, inputs=node_inputs(node))
+        where = f'prompt "{slug}" v{version.version} ({_pointer(label, number)})'
         if missing:
             issues.append(
                 Issue(
                     code="prompt_variables_missing",
                     message=(
-                        f'Node "{name}" does not provide the variable(s) {", ".join(missing)} that prompt '
-                        f'"{slug}" v{version.version} ({_pointer(label, number)}) needs: add input(s) with '
-                        "those names and connect them."
+                        f'Node "{name}" does not provide the variable(s) {", ".join(missing)} that {where} '
+                        "needs: add input(s) with those names and connect them."
+                    ),
+                    path=path,
+                    node_id=node_id,
+                )
+            )
+        if mistyped:
+            issues.append(
+                Issue(
+                    code="prompt_variable_mistyped",
+                    message=(
+                        f'Node "{name}" gives {where} variable(s) of the wrong type: {", ".join(mistyped)}. '
+                        "Change the input's type (or convert it with a template node first)."
                     ),
                     path=path,
                     node_id=node_id,
@@ -113,6 +129,7 @@ def published_prompt_uses(prompt: Prompt) -> list[PromptUse]:
             ref = node_prompt_ref(node)
             if ref is None or ref[0] != prompt.slug:
                 continue
+            inputs = node_inputs(node)
             uses.append(
                 PromptUse(
                     workflow_id=version.workflow_id,
@@ -122,7 +139,8 @@ def published_prompt_uses(prompt: Prompt) -> list[PromptUse]:
                     node_label=str(node.get("label") or node.get("id", "")),
                     label=ref[1],
                     version=ref[2],
-                    provided=node_provided_variables(node),
+                    provided=frozenset(field["name"] for field in inputs),
+                    inputs=tuple(inputs),
                 )
             )
     return uses

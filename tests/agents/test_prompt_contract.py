@@ -17,8 +17,8 @@ from prompts.services import PromptContractError, prompt_create, prompt_label_mo
 pytestmark = pytest.mark.django_db
 
 
-def _field(name: str) -> dict[str, Any]:
-    return {"name": name, "type": "str", "description": name, "required": True}
+def _field(name: str, type_: str = "str") -> dict[str, Any]:
+    return {"name": name, "type": type_, "description": name, "required": True}
 
 
 def _graph(prompt_ref: dict[str, Any], inputs: list[str]) -> dict[str, Any]:
@@ -159,6 +159,7 @@ def test_a_label_move_that_breaks_a_published_workflow_is_refused_listing_it(pro
             "node_id": "writer",
             "node": "Writer",
             "missing": ["tone"],
+            "mistyped": [],
             "text": 'workflow "Greet" v1, node "Writer" (writer) lacks tone',
         }
     ]
@@ -199,3 +200,60 @@ def test_a_refused_move_raises_for_the_system_user_too(project, alice, greeting)
         prompt_label_move(prompt=greeting, label="production", version=greeting.versions.get(version=2), user=None)
     assert caught.value.affected[0]["missing"] == ["tone"]
     assert Workflow.objects.filter(pk=workflow.pk).exists()
+
+
+@pytest.fixture
+def counter(project: Any, alice: Any) -> Prompt:
+    """v1 needs ``count: float``; v2 needs ``count: int``; production → v1."""
+    prompt = prompt_create(project=project, user=alice, name="Counter")
+    content = [{"role": "user", "content": "Count to {{ count }}"}]
+    v1 = prompt_version_commit(
+        prompt=prompt, user=alice, messages=content, variables=[{"name": "count", "type": "float"}]
+    )
+    prompt_version_commit(prompt=prompt, user=alice, messages=content, variables=[{"name": "count", "type": "int"}])
+    prompt_label_move(prompt=prompt, label="production", version=v1, user=alice)
+    return prompt
+
+
+def _typed_graph(ref: dict[str, Any], type_: str) -> dict[str, Any]:
+    graph = _graph(ref, ["count"])
+    for node in graph["nodes"][:2]:
+        key = "fields" if node["type"] == "input" else "inputs"
+        node["config"][key] = [_field("count", type_)]
+    return graph
+
+
+@pytest.mark.parametrize(
+    ("version", "node_type", "problem"),
+    [
+        (1, "int", None),  # int fits float
+        (1, "float", None),
+        (2, "int", None),
+        (2, "float", "count (float, needs int)"),
+        (2, "str", "count (str, needs int)"),
+    ],
+)
+def test_an_input_of_the_wrong_type_is_an_issue_naming_both_types(project, counter, version, node_type, problem):
+    issues = svc.engine_issues(_typed_graph({"slug": "counter", "version": version}, node_type), project_id=project.pk)
+    if problem is None:
+        assert issues == []
+    else:
+        (issue,) = issues
+        assert issue.code == "prompt_variable_mistyped" and issue.node_id == "writer"
+        assert problem in issue.message and f'"counter" v{version} (version {version})' in issue.message
+
+
+def test_a_label_move_to_a_version_whose_types_a_published_node_does_not_fit_is_refused(project, alice, counter):
+    workflow = svc.workflow_create(
+        project=project,
+        user=alice,
+        name="Count",
+        graph=_typed_graph({"slug": "counter", "label": "production"}, "float"),
+    )
+    svc.workflow_publish(workflow=workflow, user=alice)
+    with pytest.raises(PromptContractError) as caught:
+        prompt_label_move(prompt=counter, label="production", version=counter.versions.get(version=2), user=alice)
+    (affected,) = caught.value.affected
+    assert affected["missing"] == [] and affected["mistyped"] == ["count (float, needs int)"]
+    assert 'node "Writer" (writer) gives count (float, needs int)' in caught.value.message
+    assert PromptLabel.objects.get(prompt=counter, name="production").version.version == 1
