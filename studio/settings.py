@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "traces",
     "prompts",
     "agents",
+    "agents.evaluations",
 ]
 
 MIDDLEWARE = [

@@ -30,9 +30,11 @@ urlpatterns = [
     path("api/v1/", include("agents.api.urls")),
     path("api/v1/", include("prompts.api.urls")),
     path("api/v1/", include("traces.otel.urls")),
+    path("api/v1/", include("agents.evaluations.api")),
     path("", include("studio.workspace.urls")),
     path("", include("traces.endpoints.urls")),
     path("", include("prompts.urls")),
+    path("", include("agents.evaluations.urls")),
     path("", include("agents.urls")),
 ]
 

@@ -77,6 +77,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from agents.evaluations.models import SuiteRun, SuiteRunStatus
+from agents.evaluations.services import dataset_create, dataset_rows_add, graph_hash, suite_case_add, suite_check_add
 from agents.models import McpServer, Run, RunEvent, RunStatus, SavedFilter, Step, StepStatus, Workflow, WorkflowVersion
 from prompts.services import prompt_create, prompt_label_move, prompt_version_commit
 from studio.crypto import secret_create
@@ -239,6 +241,27 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-prompt-label": Route({"PUT": "edit"}, data={"version": 1}),  # staging; production needs admin (below)
     "api-prompt-label-history": "read",
     "api-prompt-render": Route("read", data={"label": "production", "variables": {"name": "Ada"}}),
+    # evaluations (agents.evaluations): datasets, a workflow's suite, suite runs, scores and feedback
+    "dataset-list": Route({"GET": "read", "POST": "edit"}, data={"name": "Matrix", "workflow": "{workflow}"}),
+    "dataset-detail": Route({"GET": "read", "POST": "edit"}, data={"input-question": "Why?"}),
+    "dataset-upload": "edit",
+    "workflow-suite": Route(
+        {"GET": "read", "POST": "edit"}, data={"action": "add_case", "name": "matrix", "input-question": "Why?"}
+    ),
+    "workflow-suite-run": "run",
+    "workflow-suite-publish": Route("edit", data={"note": "matrix"}),
+    "suite-run-detail": "read",
+    "run-feedback": Route("run", data={"thumbs": "up"}),
+    "run-add-to-dataset": Route("edit", data={"dataset": "{dataset}"}),
+    "api-datasets": Route({"GET": "read", "POST": "edit"}, data={"name": "Matrix", "workflow": "{workflow}"}),
+    "api-dataset": "read",
+    "api-dataset-rows": Route("edit", data={"rows": [{"inputs": {"question": "Why?"}}]}),
+    "api-dataset-upload": "edit",
+    "api-suite": Route({"GET": "read", "PUT": "edit"}, data={"cases": [], "checks": []}),
+    "api-suite-runs": Route({"GET": "read", "POST": "run"}, data={}),
+    "api-suite-run": "read",
+    "api-run-scores": Route({"GET": "read", "POST": "run"}, data={"name": "quality", "value": 1}),
+    "api-run-feedback": Route("run", data={"thumbs": "up"}),
     # the admin console: site operators only (patterns match route names with fnmatch)
     # (a superuser may get 403 where a model is read-only, 404 where nothing is to be found)
     "admin:login": "public",
@@ -289,6 +312,8 @@ KWARG_DEFAULTS = {
     "span_id": "span_pk",
     "filter_id": "saved_filter_pk",
     "name": "variable_name",
+    "dataset_id": "dataset_pk",
+    "suite_run_id": "suite_run_pk",
 }
 
 LEVEL_PERM = {"read": "view", "run": "run", "edit": "change", "delete": "delete", "admin": "manage", "owner": "own"}
@@ -375,6 +400,8 @@ class Side:
     step_pk: int = 0
     span_pk: int = 0
     saved_filter_pk: int = 0
+    dataset_pk: int = 0
+    suite_run_pk: int = 0
 
     @property
     def project_slug(self) -> str:
@@ -408,6 +435,7 @@ class Side:
             "run2": self.run2.pk,
             "node": self.node,
             "member": self.member_pk,
+            "dataset": self.dataset_pk,
         }
 
 
@@ -508,6 +536,14 @@ def build_side(slug: str, owner: Any) -> Side:
     )
     for label in ("production", side.label_name):
         prompt_label_move(prompt=prompt, label=label, version=greeting, user=owner)
+    dataset = dataset_create(project=project, user=owner, name="Questions", workflow=workflow)
+    dataset_rows_add(dataset=dataset, user=owner, rows=[{"inputs": {"question": "Why?"}}])
+    side.dataset_pk = dataset.pk
+    suite_check_add(workflow=workflow, user=owner, name="says-because", kind="contains", config={"value": "because"})
+    suite_case_add(workflow=workflow, user=owner, name="why", inputs={"question": "Why?"})
+    side.suite_run_pk = SuiteRun.objects.create(
+        suite=workflow.suite, workflow=workflow, graph_hash=graph_hash(graph), status=SuiteRunStatus.PASSED
+    ).pk
     return side
 
 

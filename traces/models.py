@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -249,3 +250,42 @@ class Span(models.Model):
 
 
 ZERO = Decimal("0")
+
+
+class ScoreSource(models.TextChoices):
+    EVALUATOR = "evaluator", "Evaluator"
+    HUMAN = "human", "Human"
+    API = "api", "API"
+
+
+class Score(models.Model):
+    """A judgement of a run, a step or a span: a number (``value``), a ``label``, or both.
+
+    Attached by plain ids (``run_id`` always; ``step_id`` / ``span_id`` when
+    it judges one of them). ``source``: an evaluator of a test suite (its
+    ``name`` is the check's), a person (thumbs up = 1.0 / down = 0.0 with a
+    comment) or an API client. ``suite_run_id`` links evaluator scores to
+    the suite run that produced them.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    run_id = models.BigIntegerField(db_index=True)
+    step_id = models.BigIntegerField(null=True, blank=True)
+    span_id = models.BigIntegerField(null=True, blank=True)
+    suite_run_id = models.BigIntegerField(null=True, blank=True)
+    name = models.CharField(max_length=64)
+    value = models.FloatField(null=True, blank=True)
+    label = models.CharField(max_length=64, blank=True)
+    comment = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=ScoreSource.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["project", "name", "-created_at"], name="score_project_name")]
+
+    def __str__(self) -> str:
+        return f"score {self.name}={self.value if self.value is not None else self.label} on run {self.run_id}"

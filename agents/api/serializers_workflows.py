@@ -162,6 +162,10 @@ class PublishIn(serializers.Serializer):
     base_revision = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=0, max_value=MAX_POSITIVE_INT
     )
+    override_reason = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default="",
+        help_text="Admins and owners: publish although the test suite has not passed on this draft (audited).",
+    )
 
 
 class RestoreIn(serializers.Serializer):

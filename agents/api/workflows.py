@@ -203,7 +203,8 @@ class PublishView(APIView):
         data = _valid(s.PublishIn, request.data)
         try:
             version = svc.workflow_publish(
-                workflow=workflow, user=request.user, note=data["note"], base_revision=data.get("base_revision")
+                workflow=workflow, user=request.user, note=data["note"], base_revision=data.get("base_revision"),
+                override_reason=data.get("override_reason", ""),
             )
         except svc.WorkflowError as exc:
             raise_workflow_error(exc)

@@ -494,8 +494,43 @@ def workflow_update_settings(*, workflow: Workflow, user: Any, **changes: Any) -
     return locked
 
 
+class SuiteGateError(WorkflowError):
+    """The workflow's test suite has not passed on this draft (``code``: ``suite_not_run``,
+    ``suite_running``, ``suite_failed``), or ``override_forbidden``: only admins and owners may
+    publish past it with a reason."""
+
+    code = "suite_failed"
+
+    def __init__(self, message: str, *, code: str, suite_run_id: int | None = None, status_code: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.suite_run_id = suite_run_id
+        self.status_code = status_code
+
+
+def _check_suite_gate(*, workflow: Workflow, graph: dict[str, Any], user: Any, override_reason: str) -> None:
+    """Refuse to publish a draft its test suite has not passed, unless an admin gives a reason (audited)."""
+    from agents.evaluations.services import suite_gate
+    from studio.selectors import has_project_perm
+
+    gate = suite_gate(workflow=workflow, graph=graph)
+    if gate.ok:
+        return
+    suite_run_id = gate.suite_run.pk if gate.suite_run is not None else None
+    reason = (override_reason or "").strip()
+    if not reason:
+        raise SuiteGateError(gate.message, code=gate.code, suite_run_id=suite_run_id)
+    if user is None or not has_project_perm(user, workflow.project, "manage"):
+        raise SuiteGateError(
+            "Only the project's admins and owners may publish past a failing test suite.",
+            code="override_forbidden", suite_run_id=suite_run_id, status_code=403,
+        )
+    _audit(project=workflow.project, user=user, verb="workflow.publish_override", workflow=workflow,
+           data={"reason": reason[:1000], "gate": gate.code, "suite_run": suite_run_id})
+
+
 def workflow_publish(
-    *, workflow: Workflow, user: Any, note: str = "", base_revision: int | None = None
+    *, workflow: Workflow, user: Any, note: str = "", base_revision: int | None = None, override_reason: str = ""
 ) -> WorkflowVersion:
     """Publish the current draft as the next immutable version (1, 2, 3 …).
 
@@ -505,7 +540,13 @@ def workflow_publish(
     could not run (a missing secret included), :class:`SecretUseForbiddenError`
     when its only problem is a secret ``user`` may not use, and :class:`DraftConflictError` when ``base_revision`` is
     given and stale (so you publish exactly what you were looking at).
+    A workflow with a test suite publishes only a draft its suite passed on
+    (:class:`SuiteGateError` otherwise); an admin may pass ``override_reason``
+    to publish anyway, recorded in the audit log.
     """
+    from agents.evaluations.services import suite_runs_refresh_for
+
+    suite_runs_refresh_for(workflow=workflow)  # evaluate finished cases outside the lock (and its rollback)
     with transaction.atomic():
         locked = Workflow.objects.select_for_update().select_related("project").get(pk=workflow.pk)
         if base_revision is not None and int(base_revision) != locked.draft_revision:
@@ -526,6 +567,7 @@ def workflow_publish(
             raise GraphNotExecutableError(
                 f"The draft cannot be published: {len(issues)} problem(s) to fix first.", issues=issues
             )
+        _check_suite_gate(workflow=locked, graph=graph, user=user, override_reason=override_reason)
         number = (locked.versions.aggregate(m=Max("version"))["m"] or 0) + 1
         version = WorkflowVersion.objects.create(
             workflow=locked,
