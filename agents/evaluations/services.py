@@ -830,7 +830,7 @@ def suite_run_refresh(*, suite_run: SuiteRun) -> SuiteRun:
     for pk in pending:
         with transaction.atomic():
             result = (
-                CaseResult.objects.select_for_update(skip_locked=True)
+                CaseResult.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("case", "run")
                 .filter(pk=pk, status=CaseStatus.PENDING)
                 .first()

@@ -90,6 +90,10 @@ def junit_xml(suite_run: SuiteRun, results: list[CaseResult], *, project_slug: s
 class Command(BaseCommand):
     help = "Run a workflow's test suite; exit 0 when every case passes, 1 otherwise."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # ``--version N`` is the workflow's version here, not Django's own ``--version`` flag.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("workflow", help="workflow slug")
         parser.add_argument("--project", required=True, help="project slug")
@@ -148,7 +152,7 @@ class Command(BaseCommand):
             for result in results:
                 if result.status != CaseStatus.PASSED:
                     self.stdout.write(f"FAIL {result.name}: {' | '.join(result.failure_messages())}")
-            cost = "unknown" if suite_run.cost_unknown else f"${suite_run.cost_usd}"
+            cost = "unknown" if suite_run.cost_unknown else f"${suite_run.cost_usd:.6f}"
             self.stdout.write(
                 f"suite run {suite_run.pk} ({suite_run.target_label}): {suite_run.status}, "
                 f"{suite_run.passed_count} passed, {suite_run.failed_count} failed, cost {cost}, "
