@@ -57,12 +57,14 @@ from agents.events import Fenced, abroadcast, alistening, event_append, event_re
 from agents.models import Run, RunStatus, Step, StepStatus
 from agents.redaction import redact_step_record, run_redactor, wrap_effects
 from agents.services.budgets import budget_alerts_after_run
+from agents.trace_tree import export_run_tree
 from prompts.cache import label_cache, prompt_label_resolve
 from prompts.selectors import prompt_version_resolve
 from studio.models import Project
 from studio.workspace.selectors import variable_values
 from traces import gateway
 from traces.models import ModelEndpoint
+from traces.otel.export import export_enabled
 from traces.redaction import Redactor
 from traces.services import trace_start
 
@@ -582,6 +584,9 @@ def _finish(run: Run, *, status: str, outputs: dict[str, Any] | None = None, err
     if status != RunStatus.WAITING and run.cost_usd:
         project_id = run.project_id
         transaction.on_commit(lambda: budget_alerts_after_run(project_id))
+    if status != RunStatus.WAITING and export_enabled():  # OTLP export: off unless configured
+        finished_id = run.pk
+        transaction.on_commit(lambda: export_run_tree(finished_id))
     event_append(
         run_id=run.pk, type="run.finished" if status != RunStatus.WAITING else "run.waiting",
         payload={"status": status, "outputs": run.outputs, "error": error, "error_code": error_code,

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from agents.models import Run, Step, SubworkflowCall
-from traces.models import Span, SpanKind
+from traces.models import Span, SpanKind, Trace
+from traces.otel.export import emit, export_enabled
 from traces.selectors import TraceNode, build_tree, span_node
 from traces.tokens import derived_span_id
 
@@ -88,3 +89,61 @@ def _step_node(step: Step, run_span_id: str) -> TraceNode:
 
 def _step_attributes(step: Step) -> dict[str, Any]:
     return {"studio.node_id": step.node_id, "studio.node_type": step.node_type, "studio.step_id": step.pk}
+
+
+def export_run_tree(run_id: int) -> None:
+    """Export a finished run's run and step spans over OTLP (its model calls went out when recorded).
+
+    No-op when export is off (:func:`traces.otel.export.export_enabled`).
+    Sub-workflow runs export their own tree when they finish.
+    """
+    if not export_enabled():
+        return
+    run = Run.objects.select_related("workflow").filter(pk=run_id).first()
+    if run is None or run.trace_id is None:
+        return
+    trace_hex = Trace.objects.filter(pk=run.trace_id).values_list("otel_trace_id", flat=True).first()
+    if not trace_hex:
+        return
+    root = trace_tree(run, _depth=MAX_SUBWORKFLOW_DEPTH)  # no child runs: they export themselves
+    failed = ("failed", "cancelled")
+    emit(
+        trace_hex=trace_hex,
+        span_hex=root.span_id,
+        parent_hex="",
+        name=root.name,
+        kind=root.kind,
+        started_at=root.started_at,
+        ended_at=root.ended_at,
+        attributes={
+            "studio.run_id": run.pk,
+            "studio.session_id": run.session_id or None,
+            "studio.workflow": run.workflow.slug,
+            "studio.cost_usd": float(run.cost_usd),
+            "gen_ai.usage.input_tokens": run.input_tokens,
+            "gen_ai.usage.output_tokens": run.output_tokens,
+            "studio.project_id": run.project_id,
+        },
+        error=run.error if run.status in failed else "",
+    )
+    for node in root.children:
+        step = node.ref
+        if not isinstance(step, Step) or node.started_at is None:
+            continue
+        emit(
+            trace_hex=trace_hex,
+            span_hex=node.span_id,
+            parent_hex=root.span_id,
+            name=node.name,
+            kind=node.kind,
+            started_at=node.started_at,
+            ended_at=node.ended_at,
+            attributes={
+                **node.attributes,
+                "studio.run_id": run.pk,
+                "studio.cost_usd": float(step.cost_usd) if step.cost_usd is not None else None,
+                "gen_ai.usage.input_tokens": step.input_tokens,
+                "gen_ai.usage.output_tokens": step.output_tokens,
+            },
+            error=step.error if step.status == "failed" else "",
+        )

@@ -19,6 +19,7 @@ from studio.crypto import SecretDecryptError, decrypt, secret_reveal
 from studio.models import Secret
 from traces.errors import GatewayError
 from traces.models import ModelEndpoint, Span, SpanStatus, Trace, TraceSource
+from traces.otel.export import export_enabled, export_span
 from traces.redaction import redact, redact_text
 from traces.tokens import TokenUsage, derived_span_id
 
@@ -244,7 +245,7 @@ def _span_create(call: CallRecord, prepared: Prepared | None, trace_id: int, ste
     context = call.context
     step_id = step_id if step_id is not None else context.step_id
     usage = call.usage
-    return Span.objects.create(
+    span = Span.objects.create(
         trace_id=trace_id,
         project_id=context.project_id,
         otel_parent_span_id=parent_span_id(run_id=context.run_id, step_id=step_id),
@@ -274,3 +275,12 @@ def _span_create(call: CallRecord, prepared: Prepared | None, trace_id: int, ste
         started_at=call.started_at or ended_at,
         ended_at=ended_at,
     )
+    if export_enabled():  # off by default: then not even the trace's OTel id is read
+        transaction.on_commit(lambda: _export(span))
+    return span
+
+
+def _export(span: Span) -> None:
+    trace_hex = Trace.objects.filter(pk=span.trace_id).values_list("otel_trace_id", flat=True).first()
+    if trace_hex:
+        export_span(span, trace_hex)
