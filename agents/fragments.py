@@ -145,6 +145,80 @@ def is_empty(value: Any) -> bool:
     return value is None or value == {} or value == [] or value == ""
 
 
+# ------------------------------------------------------------------ errors in words
+
+#: One plain sentence per error code (engine, runtime and services codes); the raw code and message
+#: stay available, folded, under "Details".
+ERROR_SENTENCES: dict[str, str] = {
+    "unreachable": "The model server could not be reached.",
+    "timeout": "A step took longer than its time limit.",
+    "run_timeout": "The run took longer than its time limit.",
+    "cancelled": "The run was cancelled.",
+    "worker_lost": "The worker running this run stopped; the run could not finish.",
+    "auth": "The model provider refused the credentials.",
+    "empty_response": "The model returned an empty answer.",
+    "invalid_output": "A step's output did not match its output fields.",
+    "invalid_inputs": "The inputs did not match the workflow's input fields.",
+    "invalid_graph": "The workflow graph is not valid.",
+    "engine_error": "The engine hit an unexpected error.",
+    "not_configured": "A node needs a service this studio has not set up.",
+    "template_error": "A template could not be rendered with the values it got.",
+    "output_too_large": "A step's output was larger than allowed.",
+    "invalid_expression": "A router expression is not valid.",
+    "expression_error": "A router expression failed on the values it got.",
+    "forbidden_host": "An HTTP request was refused: its address is not allowed.",
+    "egress_refused": "An HTTP request was refused: its address is not allowed.",
+    "invalid_url": "An HTTP request had an invalid URL.",
+    "http_status": "An API answered with an error status.",
+    "tool_not_found": "A tool the agent called does not exist.",
+    "tool_error": "A tool call failed.",
+    "tool_failed": "A tool call failed.",
+    "too_many_items": "A parallel node got more items than its limit.",
+    "secret_not_found": "A secret the workflow uses does not exist.",
+    "secret_forbidden": "A secret the workflow uses is not allowed here.",
+    "secret_not_allowed": "A secret the workflow uses is not allowed here.",
+    "secret_unreadable": "A secret could not be read.",
+    "prompt_not_found": "A prompt version the workflow uses does not exist.",
+    "workflow_not_found": "A sub-workflow the workflow calls does not exist.",
+    "subworkflow": "A sub-workflow failed.",
+    "no_route": "The router chose no route and there is no default.",
+    "no_input": "A node received no input.",
+    "missing_output": "An output received no value: the branch feeding it was skipped.",
+    "max_iterations": "A loop reached its maximum number of rounds.",
+    "invalid_decision": "The edited approval data did not fit the reviewed fields.",
+    "invalid_config": "A node's configuration is not valid.",
+    "unknown_endpoint": "A node names a model endpoint that does not exist.",
+    "endpoint_inactive": "A node's model endpoint is switched off.",
+    "endpoint_project_mismatch": "A node's model endpoint belongs to another project.",
+    "budget_exceeded": "The run reached its budget.",
+    "rate_limited": "The model provider is rate-limiting requests.",
+}
+
+
+def error_sentence(code: str, *, fallback: str = "The run failed.") -> str:
+    """A human sentence for an error ``code`` (``fallback`` for an unknown or empty code)."""
+    return ERROR_SENTENCES.get(code or "", fallback)
+
+
+def run_node_statuses(run: Run, steps: Iterable[Step]) -> dict[str, str]:
+    """Node id → the status its graph node shows.
+
+    The latest step's status, except: a step that failed because the run was cancelled, or was still
+    pending, running or waiting when it was, shows ``cancelled``; once a run has failed or was cancelled, a node that never got a step shows
+    ``not-run`` (stopped by the failure, not failed itself).
+    """
+    statuses: dict[str, str] = {}
+    for step in steps:
+        cancelled = step.status == "failed" and step.error_code == "cancelled"
+        stopped = run.status == "cancelled" and step.status in ("pending", "running", "waiting")
+        statuses[step.node_id] = "cancelled" if cancelled or stopped else step.status
+    if run.status in ("failed", "cancelled"):
+        for node in (run.graph or {}).get("nodes") or []:
+            if isinstance(node, Mapping) and str(node.get("id")) not in statuses:
+                statuses[str(node.get("id"))] = "not-run"
+    return statuses
+
+
 # ------------------------------------------------------------------ view models
 
 
@@ -186,6 +260,16 @@ class StepView:
     def icon(self) -> SafeString:
         return node_icon(self.node_type)
 
+    @property
+    def error_title(self) -> str:
+        """The error in one human sentence (the code and raw message go under "Details")."""
+        return error_sentence(self.error_code, fallback="This step failed.")
+
+    @property
+    def can_rerun_from(self) -> bool:
+        """A finished step a new run can restart from (the run page's "Rerun from here")."""
+        return self.status in ("succeeded", "failed", "cancelled") and self.node_type != "input"
+
     @classmethod
     def from_step(cls, step: Step) -> StepView:
         done = step.status not in ("pending", "running")
@@ -195,7 +279,7 @@ class StepView:
             iteration=step.iteration,
             label=step.label or step.node_id,
             node_type=step.node_type,
-            status=step.status,
+            status="cancelled" if step.status == "failed" and step.error_code == "cancelled" else step.status,
             inputs=None if is_empty(step.inputs) else pretty_json(step.inputs),
             outputs=None if is_empty(step.outputs) else pretty_json(step.outputs),
             error=step.error,
@@ -216,6 +300,8 @@ class StepView:
         iteration = str(payload.get("iteration") or "")
         step_inputs = payload.get("inputs", inputs)
         status = str(payload.get("status") or "running")
+        if status == "failed" and payload.get("error_code") == "cancelled":
+            status = "cancelled"
         finished = status not in ("pending", "running")
         return cls(
             key=dom_key(node_id, iteration),
@@ -251,10 +337,24 @@ class RunView:
     error_code: str
     failed_node: str
     output_values: dict[str, Any] | None = None
+    cancelled_by: str = ""
 
     @property
     def pk(self) -> int:
         return self.run.pk
+
+    @property
+    def error_title(self) -> str:
+        """The run's error in one human sentence (the code and raw message go under "Details")."""
+        return error_sentence(self.error_code)
+
+    @property
+    def failed_label(self) -> str:
+        """The label of the node that made the run fail ("" when none)."""
+        for node in (self.run.graph or {}).get("nodes") or []:
+            if isinstance(node, Mapping) and node.get("id") == self.failed_node:
+                return str(node.get("label") or self.failed_node)
+        return self.failed_node
 
     @property
     def output_items(self) -> list[tuple[str, Any]]:
@@ -539,9 +639,22 @@ def render_event_html(run: Run, event: RunEvent | Mapping[str, Any]) -> str:
                                                 "node_id": step.node_id}))
     if kind.startswith("run.") or kind == "step.finished":
         view = RunView.from_run(fresh, kind, payload)
+        if view.status == "cancelled":
+            from agents.selectors import run_cancelled_by
+
+            view.cancelled_by = run_cancelled_by(run=fresh)
         parts.append(_partial("run-header", {"run": view}))
         if view.is_terminal and kind == "run.finished":
             parts.append(_partial("run-outputs", {"run": view}))
+            if view.status in ("failed", "cancelled"):
+                # Nodes the failure (or the cancel) stopped before they started: "not run", not failed;
+                # steps a cancel interrupted: "cancelled".
+                shown = run_node_statuses(fresh, Step.objects.filter(run_id=run.pk).order_by("started_at", "id"))
+                for node_id, status in shown.items():
+                    if status in ("not-run", "cancelled"):
+                        parts.append(
+                            _partial("node-status", {"key": dom_key(node_id), "status": status, "node_id": node_id})
+                        )
         if kind in ("run.finished", "run.cancel_requested"):
             parts.append(_partial("run-actions", {"run": view, "can_cancel": False}))
     return "".join(parts)

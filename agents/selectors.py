@@ -81,6 +81,21 @@ def run_steps(*, run: Run) -> QuerySet[Step]:
     return run.steps.order_by("started_at", "id")
 
 
+def run_cancelled_by(*, run: Run) -> str:
+    """The username of whoever cancelled ``run`` (from the audit log; "" when it was not cancelled by a person)."""
+    if run.status != "cancelled" and not run.cancel_requested:
+        return ""
+    from studio.models import AuditEvent
+
+    name = (
+        AuditEvent.objects.filter(verb="run.cancel", object_type="agents.run", object_id=str(run.pk))
+        .order_by("-created_at")
+        .values_list("actor_username", flat=True)
+        .first()
+    )
+    return name or ""
+
+
 def run_events_after(*, run: Run, after: int = 0, limit: int = 10_000) -> list[RunEvent]:
     """Stored events of an already-accessed run with ``seq > after``, in order."""
     return list(run.events.filter(seq__gt=after).order_by("seq")[:limit])

@@ -50,6 +50,7 @@ urlpatterns = [
     path("", include("agents.observability.urls")),
     path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
+    path("runs/<int:run_id>/retry/", views.run_retry, name="run-retry"),
     path("runs/<int:run_id>/live/", editor.editor_run_live, name="editor-run-live"),
     path("runs/<int:run_id>/steps/<str:node_id>/", editor.editor_step, name="editor-step"),
     path("runs/<int:run_id>/steps/<str:node_id>/rerun/", editor.editor_rerun, name="editor-rerun"),

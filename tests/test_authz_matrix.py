@@ -179,6 +179,7 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "workflow-restore": Route("edit", data={"version": "1"}),
     "run-detail": "read",
     "run-cancel": "run",
+    "run-retry": "run",
     "editor-run-live": "read",
     "editor-step": "read",
     "editor-rerun": "run",

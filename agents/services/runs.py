@@ -159,6 +159,17 @@ def run_rerun_from(*, run: Run, node_id: str, user: Any, inputs: dict[str, Any] 
     )
 
 
+def run_retry(*, run: Run, user: Any) -> Run:
+    """Start the same version (or the draft) again with ``run``'s inputs and budgets; nothing is reused.
+
+    The new run links to ``run`` as its parent (shown as a retry of it). Raises :func:`run_start`'s errors.
+    """
+    return run_start(
+        workflow=run.workflow, user=user, inputs=run.inputs, version=run.version, budget_tokens=run.budget_tokens,
+        budget_usd=run.budget_usd, max_concurrency=run.max_concurrency, parent_run=run,
+    )
+
+
 def run_cancel(*, run: Run, user: Any) -> Run:
     """Ask a run to stop. A queued or waiting run is cancelled at once; a running
     one stops at its next check (between steps and during model calls).

@@ -614,6 +614,10 @@ def editor_rerun(request: HttpRequest, run_id: int, node_id: str) -> HttpRespons
         new_run = run_rerun_from(run=run, node_id=node_id, user=request.user)
     except (ValueError, RunInputError, GraphInvalidError, ProjectBudgetExceededError) as exc:
         return HttpResponse(f'<p class="field__error" role="alert">{escape(str(exc))}</p>', status=400)
+    if request.POST.get("from") == "run-page":  # the run page's button: open the new run's page
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("run-detail", args=[new_run.pk])
+        return response
     return render(
         request, "agents/partials/editor-run-live.html", {"run": RunView.from_run(new_run), "run_obj": new_run}
     )
@@ -627,20 +631,40 @@ def editor_approval(request: HttpRequest, run_id: int, node_id: str) -> HttpResp
     from agents.services.runs import RunStateError
 
     run = access_run(user=request.user, pk=run_id, perm="run")
+    from_page = request.POST.get("from") == "run-page"
     decision = request.POST.get("decision")
-    if decision not in ("approve", "reject"):
-        return HttpResponse('<p class="field__error">Choose approve or reject.</p>', status=400)
-    try:
-        approval_decide(
-            run=run,
-            node_id=node_id,
-            iteration=request.POST.get("iteration", ""),
-            approved=decision == "approve",
-            comment=request.POST.get("comment", "")[:2000],
-            user=request.user,
-        )
-    except (ApprovalDataError, RunStateError, ValueError) as exc:
-        return HttpResponse(f'<p class="field__error" role="alert">{escape(str(exc))}</p>', status=400)
+    data: Any = None
+    problem = "" if decision in ("approve", "reject") else "Choose approve or reject."
+    raw = str(request.POST.get("data", "")).strip()
+    if not problem and decision == "approve" and raw:
+        try:
+            data = loads_json(raw)
+        except (json.JSONDecodeError, DocumentTooDeep) as exc:
+            problem = f"The edited data is not valid JSON: {exc}"
+        else:
+            reviewed = run.steps.filter(node_id=node_id, iteration=request.POST.get("iteration", ""))
+            data = None if data == reviewed.values_list("inputs", flat=True).first() else data  # unchanged: no edit
+    if not problem:
+        try:
+            approval_decide(
+                run=run,
+                node_id=node_id,
+                iteration=request.POST.get("iteration", ""),
+                approved=decision == "approve",
+                data=data,
+                comment=request.POST.get("comment", "")[:2000],
+                user=request.user,
+            )
+        except (ApprovalDataError, RunStateError, ValueError) as exc:
+            problem = str(exc)
+    if from_page:  # the run page's form: back to the run page, which follows the resumed run live
+        if problem:
+            messages.error(request, f"Not decided: {problem}")
+        else:
+            messages.success(request, "Approved — the run goes on." if decision == "approve" else "Rejected.")
+        return redirect(reverse("run-detail", args=[run.pk]))
+    if problem:
+        return HttpResponse(f'<p class="field__error" role="alert">{escape(problem)}</p>', status=400)
     run.refresh_from_db()
     return _step_panel(request, run, node_id)
 

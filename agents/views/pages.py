@@ -24,14 +24,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from agents.fragments import RunView, StepView, ago, graph_view, latest_statuses, pretty_json
-from agents.models import Run, Workflow, WorkflowVersion
+from agents.fragments import RunView, StepView, ago, graph_view, pretty_json, run_node_statuses
+from agents.models import Run, Step, Workflow, WorkflowVersion
 from agents.observability.usage import workflow_month_totals
 from agents.selectors import (
     access_run,
     access_workflow,
     can_edit,
     can_run,
+    run_cancelled_by,
     run_steps,
     runs_visible,
     workflows_visible,
@@ -285,14 +286,55 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         steps = list(run_steps(run=run))
         last_seq = run.events.aggregate(last=Max("seq"))["last"] or 0
     view = RunView.from_run(run)
+    view.cancelled_by = run_cancelled_by(run=run)
+    allowed = can_run(user=request.user, workflow=run.workflow)
     context = {
         "project": run.workflow.project, "workflow": run.workflow, "run": view, "last_seq": last_seq,
-        "steps": [StepView.from_step(step) for step in steps],
-        "graph": graph_view(run.graph, statuses=latest_statuses(steps), dom_id=f"run-{run.pk}"),
+        "steps": [_shown_step(StepView.from_step(step), run) for step in steps],
+        "graph": graph_view(run.graph, statuses=run_node_statuses(run, steps), dom_id=f"run-{run.pk}"),
         "inputs": pretty_json(run.inputs) if run.inputs else None,
-        "can_cancel": run.can_cancel() and not run.cancel_requested and can_run(user=request.user, workflow=run.workflow),
+        "can_cancel": run.can_cancel() and not run.cancel_requested and allowed,
+        "can_run": allowed,
+        "approvals": _waiting_approvals(run, steps) if allowed and run.status == "waiting" else [],
     }
     return _page(request, "agents/run_detail.html", context)
+
+
+def _shown_step(step: StepView, run: Run) -> StepView:
+    """A step a cancel interrupted (still pending, running or waiting) shows as cancelled."""
+    if run.status == "cancelled" and step.status in ("pending", "running", "waiting"):
+        step.status = "cancelled"
+    return step
+
+
+def _waiting_approvals(run: Run, steps: list[Step]) -> list[dict[str, Any]]:
+    """The approval steps waiting for a decision: what the reviewer sees and may edit."""
+    found = []
+    for step in steps:
+        if step.node_type == "approval" and step.status == "waiting":
+            found.append({
+                "node_id": step.node_id, "iteration": step.iteration, "label": step.label or step.node_id,
+                "instructions": str((step.meta or {}).get("instructions") or ""),
+                "inputs": step.inputs, "data_text": json.dumps(step.inputs, indent=2, ensure_ascii=False),
+            })
+    return found
+
+
+@login_required
+@require_POST
+def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
+    """A new run of the same version (or draft) with the same inputs; opens its page."""
+    from agents.services.runs import GraphInvalidError, RunInputError
+    from agents.services.runs import run_retry as retry
+
+    run = access_run(user=request.user, pk=run_id, perm="run")
+    try:
+        new_run = retry(run=run, user=request.user)
+    except (RunInputError, GraphInvalidError) as exc:
+        messages.error(request, f"Run #{run.pk} was not retried: {exc}")
+        return _redirect(request, reverse("run-detail", args=[run.pk]))
+    messages.success(request, f"Run #{new_run.pk} started with the inputs of run #{run.pk}.")
+    return _redirect(request, reverse("run-detail", args=[new_run.pk]))
 
 
 @login_required

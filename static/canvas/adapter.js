@@ -452,7 +452,7 @@
         if (!el) continue;
         if (p.status) el.dataset.status = p.status;
         const badge = el.querySelector(".sn-badge");
-        if (badge && p.status) { badge.textContent = p.status === "succeeded" ? "done" : p.status; badge.className = "sn-badge badge badge--" + p.status; }
+        if (badge && p.status) { badge.textContent = p.status === "succeeded" ? "done" : p.status === "not-run" ? "not run" : p.status; badge.className = "sn-badge badge badge--" + p.status; }
         const metrics = el.querySelector(".sn-metrics");
         if (metrics && (p.input_tokens !== undefined || p.duration_ms !== undefined)) {
           const tokens = (p.input_tokens || 0) + (p.output_tokens || 0);

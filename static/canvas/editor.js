@@ -704,7 +704,7 @@
     loadRunForm();
   }
 
-  function statusOf(s) { return s === "pending" ? "queued" : s; }
+  function statusOf(s) { return s === "pending" ? "queued" : s === "not run" ? "not-run" : s; }
 
   // A run is followed through its live panel (editor-run-live.html): the htmx ws extension applies the
   // run page's own fragments there (one live road, rendered once per event on the server); this paints
@@ -748,11 +748,13 @@
     state.run.done = true;
     for (const id of canvas.order) {
       const st = (canvas.statuses.get(id) || {}).status;
-      if (st === "queued" || st === "running") canvas.queuePaint(id, { status: status === "succeeded" ? "skipped" : st === "running" ? "failed" : "skipped" });
+      // After a failure or a cancel, the nodes never reached are "not run" (stopped, not failed).
+      if (st === "queued") canvas.queuePaint(id, { status: status === "succeeded" ? "skipped" : "not-run" });
+      else if (st === "running") canvas.queuePaint(id, { status: status === "cancelled" ? "cancelled" : "failed" });
     }
     const live = document.getElementById("run-live-" + state.run.id);
     if (live) live.dataset.status = status;
-    toast("Run #" + state.run.id + " " + status + ".", status === "succeeded" ? "success" : "error");
+    toast("Run #" + state.run.id + " " + status + ".", status === "succeeded" ? "success" : status === "cancelled" ? "info" : "error");
     if (state.openNode && runTabActive()) showStep(state.openNode);
     drawMinimap();
   }

@@ -134,6 +134,25 @@
     else if (document.querySelector(".live-pill[data-state=done]") === null) setPill("closed", "Offline");
   });
 
+  // "Rerun from here" on the run page: a refusal (HTTP 400) is shown next to its button.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (event.detail.xhr.status === 400 && target && target.classList.contains("step-card__rerun-error")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // A run that starts waiting for an approval while the page is open: reload once so the page
+  // shows the approve/reject form (rendered with the reviewer's data and a CSRF token).
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    var page = document.querySelector(".run-page[data-can-run]");
+    if (page && !page.dataset.reloaded && page.querySelector(".run-header--waiting") && !document.querySelector(".run-approval")) {
+      page.dataset.reloaded = "1";
+      window.location.reload();
+    }
+  });
+
   installSocketFactory();
   document.addEventListener("DOMContentLoaded", installSocketFactory);
   window.setInterval(tick, 500);
