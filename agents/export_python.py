@@ -9,8 +9,9 @@ Jinja2 statements). It contains:
 - ``run_workflow(inputs)``, which executes the nodes in topological levels,
   running the nodes of one level together with ``asyncio.gather``;
 - ``main()``: ``--input JSON``, ``--model``, ``--api-base``, and
-  ``--studio-url`` + ``--api-key`` to POST the run's trace to
-  ``<studio>/api/v1/traces/ingest``.
+  ``--studio-url`` + ``--api-key`` to send the run's trace (the run, its
+  steps and model calls as OpenTelemetry spans, OTLP JSON) to the studio's
+  OTLP receiver ``<studio>/api/v1/otel/v1/traces``.
 
 Prompts referenced by ``llm`` nodes are resolved at export time (the exact
 version is inlined and named in a comment). Model endpoints are inlined as
@@ -270,7 +271,8 @@ async def step(node_id: str, node_type: str, func: Any, inputs_model: type[BaseM
     ``raw`` None means the node is skipped (its branch did not run): recorded, and it emits nothing.
     """
     if raw is None:
-        STEPS.append({"node_id": node_id, "iteration": iteration, "node_type": node_type, "status": "skipped"})
+        STEPS.append({"node_id": node_id, "iteration": iteration, "node_type": node_type, "status": "skipped",
+                      "started_at": time.time()})
         return None
     started = time.time()
     first_span = len(SPANS)
@@ -284,7 +286,7 @@ async def step(node_id: str, node_type: str, func: Any, inputs_model: type[BaseM
     data = outputs.model_dump(by_alias=True, exclude_unset=node_type in BRANCHING)
     STEPS.append({
         "node_id": node_id, "iteration": iteration, "node_type": node_type, "status": "succeeded",
-        "inputs": inputs.model_dump(by_alias=True), "outputs": data,
+        "inputs": inputs.model_dump(by_alias=True), "outputs": data, "started_at": started,
         "input_tokens": sum(s["input_tokens"] for s in spans),
         "output_tokens": sum(s["output_tokens"] for s in spans),
         "duration_ms": round((time.time() - started) * 1000, 1),
@@ -292,19 +294,74 @@ async def step(node_id: str, node_type: str, func: Any, inputs_model: type[BaseM
     return data
 
 
-def send_trace(studio_url: str, api_key: str, inputs: dict[str, Any], outputs: dict[str, Any], error: str = "") -> None:
-    """POST the run (steps and model calls) to the studio's trace ingest endpoint."""
-    body = json.dumps({
-        "source": "python-export", "workflow": WORKFLOW, "inputs": inputs, "outputs": outputs,
-        "status": "failed" if error else "succeeded", "error": error, "steps": STEPS, "spans": SPANS,
-    }, default=str).encode()
+def _otlp_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": value if isinstance(value, str) else json.dumps(value, default=str)}
+
+
+def _otlp_span(trace_id: str, span_id: str, parent: str, name: str, start: float, end: float,
+               attributes: dict[str, Any], error: str = "") -> dict[str, Any]:
+    return {
+        "traceId": trace_id, "spanId": span_id, "parentSpanId": parent, "name": name[:200],
+        "startTimeUnixNano": str(int(start * 1e9)), "endTimeUnixNano": str(int(max(end, start) * 1e9)),
+        "attributes": [{"key": k, "value": _otlp_value(v)} for k, v in attributes.items() if v is not None],
+        "status": {"code": 2, "message": error} if error else {"code": 1},
+    }
+
+
+def trace_spans(started: float, error: str = "") -> tuple[str, list[dict[str, Any]]]:
+    """The run as OpenTelemetry spans (OTLP JSON): the run, one span per step, one per model call."""
+    trace_id, root = os.urandom(16).hex(), os.urandom(8).hex()
+    ended = time.time()
+    spans = [_otlp_span(trace_id, root, "", f"{WORKFLOW['slug']} (python export)", started, ended, {
+        "studio.span_kind": "workflow", "studio.workflow": WORKFLOW["slug"],
+        "studio.workflow_version": WORKFLOW.get("version"),
+    }, error)]
+    step_ids: dict[tuple[str, str], str] = {}
+    for item in STEPS:
+        span_id = os.urandom(8).hex()
+        step_ids[(item["node_id"], item.get("iteration", ""))] = span_id
+        begin = item.get("started_at") or started
+        name = item["node_id"] + (f"[{item['iteration']}]" if item.get("iteration") else "")
+        spans.append(_otlp_span(trace_id, span_id, root, name, begin, begin + item.get("duration_ms", 0) / 1000, {
+            "studio.span_kind": "step", "studio.node_id": item["node_id"], "studio.node_type": item["node_type"],
+            "studio.step_status": item["status"],
+        }))
+    for call in SPANS:
+        parent = step_ids.get((call["node_id"], call["iteration"]), root)
+        spans.append(_otlp_span(trace_id, os.urandom(8).hex(), parent, f"chat {call['model']}", call["started_at"],
+                                call["started_at"] + call["latency_ms"] / 1000, {
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": call["model"],
+            "gen_ai.usage.input_tokens": call["input_tokens"], "gen_ai.usage.output_tokens": call["output_tokens"],
+            "gen_ai.input.messages": call["input"]["messages"],
+            "gen_ai.output.messages": [{"role": "assistant", "content": call["output"]["text"]}],
+            "studio.node_id": call["node_id"],
+        }))
+    return trace_id, spans
+
+
+def send_trace(studio_url: str, api_key: str, started: float, error: str = "") -> None:
+    """Send the run (the run, its steps and model calls) to the studio's OTLP receiver as OTLP JSON."""
+    trace_id, spans = trace_spans(started, error)
+    body = json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": f"{WORKFLOW['slug']} (python export)"}},
+            {"key": "studio.project", "value": {"stringValue": WORKFLOW["project"]}},
+        ]},
+        "scopeSpans": [{"scope": {"name": "studio-python-export"}, "spans": spans}],
+    }]}, default=str).encode()
     request = urllib.request.Request(
-        studio_url.rstrip("/") + "/api/v1/traces/ingest", data=body, method="POST",
+        studio_url.rstrip("/") + "/api/v1/otel/v1/traces", data=body, method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            print(f"trace sent to the studio ({response.status})", file=sys.stderr)
+            print(f"trace {trace_id} sent to the studio ({response.status})", file=sys.stderr)
     except urllib.error.HTTPError as exc:
         print(f"the studio refused the trace: HTTP {exc.code} {exc.reason}", file=sys.stderr)
     except urllib.error.URLError as exc:
@@ -332,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     OVERRIDE["model"], OVERRIDE["api_base"] = args.model, args.api_base
     error = ""
     outputs: dict[str, Any] = {}
+    started = time.time()
     try:
         outputs = asyncio.run(run_workflow(inputs))
     except Exception as exc:  # report, send the partial trace, exit non-zero
@@ -341,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.api_key:
             print("--studio-url needs --api-key (or STUDIO_API_KEY)", file=sys.stderr)
         else:
-            send_trace(args.studio_url, args.api_key, inputs, outputs, error)
+            send_trace(args.studio_url, args.api_key, started, error)
     if error:
         return 1
     print(json.dumps(outputs, indent=2, ensure_ascii=False))
