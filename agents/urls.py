@@ -7,10 +7,12 @@ HTMX panels (``agents/views/editor.py``).
 from django.urls import include, path
 
 from agents import views
+from agents.metrics import metrics_view
 from agents.views import editor, mcp_servers, workflow_settings
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus (agents/metrics.py), bearer token
     path("templates/", editor.template_gallery, name="template-gallery"),
     path("templates/<slug:template_slug>/use/", editor.template_use, name="template-use"),
     path("p/<slug:project_slug>/", views.project_home, name="project-home"),

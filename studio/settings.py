@@ -287,6 +287,8 @@ STUDIO_OTLP_MAX_SPANS = int(os.environ.get("STUDIO_OTLP_MAX_SPANS", "2000"))
 STUDIO_OTLP_MAX_ATTRIBUTES = int(os.environ.get("STUDIO_OTLP_MAX_ATTRIBUTES", "128"))
 STUDIO_OTLP_MAX_ATTRIBUTE_BYTES = int(os.environ.get("STUDIO_OTLP_MAX_ATTRIBUTE_BYTES", str(64 * 1024)))
 STUDIO_OTLP_MAX_FUTURE_SKEW_S = float(os.environ.get("STUDIO_OTLP_MAX_FUTURE_SKEW_S", "300"))
+# Prometheus /metrics: served only with this bearer token (unset: the page is a 404).
+STUDIO_METRICS_TOKEN = os.environ.get("STUDIO_METRICS_TOKEN", "")
 # Deepest JSON nesting accepted in a request body (studio.api.parsers.StrictJSONParser).
 STUDIO_JSON_MAX_DEPTH = int(os.environ.get("STUDIO_JSON_MAX_DEPTH", "100"))
 

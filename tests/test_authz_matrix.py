@@ -111,6 +111,8 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "logout": "public",
     "healthz": "public",
     "readyz": "public",
+    # Outside the role model: a bearer token (STUDIO_METRICS_TOKEN), unset in tests → 404 for everyone.
+    "metrics": Route("public", ok_also=frozenset({404})),
     "api-schema": "public",  # the OpenAPI document is the same for every studio
     "api-docs": "public",
     "password_reset": "public",

@@ -16,8 +16,12 @@ from django.utils import timezone
 
 from agents.dispatch import run_dispatch
 from agents.models import Run, RunStatus
+from studio.lib.counters import counter_add
 
 QUEUED_GRACE = dt.timedelta(seconds=60)
+#: Counter names (:mod:`studio.lib.counters`): runs found with an expired lease; runs re-dispatched.
+LEASE_EXPIRIES = "lease_expiries"
+SWEEPER_RECOVERIES = "sweeper_recoveries"
 
 
 def runs_sweep(*, now: dt.datetime | None = None) -> int:
@@ -25,7 +29,10 @@ def runs_sweep(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
     stale = Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=now - QUEUED_GRACE)
-    ids = list(expired.values_list("pk", flat=True)) + list(stale.values_list("pk", flat=True))
+    expired_ids = list(expired.values_list("pk", flat=True))
+    ids = expired_ids + list(stale.values_list("pk", flat=True))
     for run_id in ids:
         run_dispatch(run_id)
+    counter_add(LEASE_EXPIRIES, len(expired_ids))  # Prometheus /metrics (agents.metrics)
+    counter_add(SWEEPER_RECOVERIES, len(ids))
     return len(ids)
