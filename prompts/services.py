@@ -23,11 +23,11 @@ from django.db.models import Max
 from django.utils.text import slugify
 from pydantic import ValidationError
 
-from agents.engine.errors import SignatureError, TemplateError
-from agents.engine.signature import FieldSpec, Signature, is_compatible
-from agents.engine.templating import render, template_variables
 from prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from prompts.usage import prompt_uses
+from purelib.errors import SignatureError, TemplateError
+from purelib.signature import FieldSpec, Signature, is_compatible
+from purelib.templating import render, template_variables
 from studio.models import Project
 from studio.selectors import has_project_perm
 from studio.services import audit_record
@@ -229,7 +229,7 @@ def variable_problems(*, version: PromptVersion, inputs: Any) -> tuple[list[str]
 
     Returns ``(missing, mistyped)``: the names of declared variables no input
     provides, and ``"name (str, needs int)"`` for each input whose type does not
-    fit the variable's (the edge rule, ``agents.engine.signature.is_compatible``:
+    fit the variable's (the edge rule, ``purelib.signature.is_compatible``:
     ``int`` fits ``float``, ``enum`` fits ``str``, nothing else converts).
     """
     given: dict[str, Any] = {}
@@ -447,7 +447,7 @@ def check_variable_fields(variables: Any) -> tuple[list[str], list[dict[str, Any
 
 def check_variable_values(*, version: PromptVersion, variables: dict[str, Any]) -> dict[str, Any]:
     """``variables`` checked against the version's typed variables and coerced
-    (lax rules of :meth:`agents.engine.signature.Signature.validate`).
+    (lax rules of :meth:`purelib.signature.Signature.validate`).
     Raises :class:`PromptError` ``mistyped_variable`` naming the first bad
     variable (field ``variables.<name>``)."""
     signature = Signature([FieldSpec.model_validate({**f, "required": True}) for f in version.variable_fields()])

@@ -1,39 +1,20 @@
 """Exceptions raised by the engine's public functions.
 
 Each carries plain-English messages meant to be shown to a builder as is.
+``EngineError``, ``SignatureError`` and ``TemplateError`` live in
+:mod:`purelib.errors` (shared with ``prompts``) and are re-exported here.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from purelib.errors import EngineError as EngineError
+from purelib.errors import SignatureError as SignatureError
+from purelib.errors import TemplateError as TemplateError
+
 if TYPE_CHECKING:
     from agents.engine.graph import GraphIssue
-
-
-class EngineError(Exception):
-    """Base class of the engine's own errors."""
-
-
-class SignatureError(EngineError, ValueError):
-    """Data or a field declaration does not fit a signature.
-
-    ``field_errors`` maps a field name (``""`` for the whole object) to its
-    messages, e.g. ``{"age": ["Input should be a valid integer"]}``.
-    """
-
-    def __init__(self, field_errors: dict[str, list[str]]):
-        self.field_errors = field_errors
-        super().__init__("; ".join(self.messages))
-
-    @property
-    def messages(self) -> list[str]:
-        """One line per problem: ``"age: Input should be a valid integer"``."""
-        out: list[str] = []
-        for name, problems in self.field_errors.items():
-            for problem in problems:
-                out.append(f"{name}: {problem}" if name else problem)
-        return out
 
 
 class InputValidationError(SignatureError):
@@ -46,8 +27,3 @@ class GraphValidationError(EngineError, ValueError):
     def __init__(self, issues: list[GraphIssue]):
         self.issues = issues
         super().__init__("\n".join(issue.message for issue in issues))
-
-
-class TemplateError(EngineError, ValueError):
-    """A Jinja2 template or expression does not parse or fails to render
-    (a missing variable is always an error)."""
