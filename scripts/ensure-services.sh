@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL and Redis answer on 127.0.0.1 (start them if they are installed but stopped),
-# and that Debian's Chromium is there for the end-to-end tests. Safe to run when all is up already.
+# and that Debian's Chromium (and node/npm for the SSO test's OpenID provider) is there for the end-to-end tests. Safe to run when all is up already.
 set -euo pipefail
 
 need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # the SSO test installs the npm package oidc-provider
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${need_apt[*]} from Debian"

@@ -150,6 +150,27 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "studio@localhost")
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# OpenID Connect single sign-on (mozilla-django-oidc), on when OIDC_RP_CLIENT_ID is set. Users are
+# matched by their verified e-mail; OIDC_CREATE_USER=true also creates an account on first sign-in
+# (default: only existing, active accounts). Local passwords keep working. See README "Sign-in".
+OIDC_ENABLED = bool(os.environ.get("OIDC_RP_CLIENT_ID", "").strip())
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_ID = os.environ["OIDC_RP_CLIENT_ID"].strip()
+    OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ["OIDC_OP_AUTHORIZATION_ENDPOINT"]
+    OIDC_OP_TOKEN_ENDPOINT = os.environ["OIDC_OP_TOKEN_ENDPOINT"]
+    OIDC_OP_USER_ENDPOINT = os.environ["OIDC_OP_USER_ENDPOINT"]
+    OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT") or None
+    OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile")
+    OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", False)
+    OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+    OIDC_TIMEOUT = float(os.environ.get("OIDC_TIMEOUT", "10"))
+    OIDC_USERNAME_ALGO = "studio.auth_backends.oidc_username"
+    OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "SSO")
+    LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+    AUTHENTICATION_BACKENDS.append("studio.auth_backends.StudioOIDCBackend")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False

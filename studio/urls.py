@@ -5,12 +5,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from studio import views
+from studio import sso, views
 from studio.workspace.urls import api_urlpatterns as workspace_api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(template_name="studio/login.html"), name="login"),
+    path("login/", views.StudioLoginView.as_view(template_name="studio/login.html"), name="login"),
+    path("oidc/authenticate/", sso.SsoStartView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.SsoCallbackView.as_view(), name="oidc_authentication_callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", auth_views.PasswordResetView.as_view(
         template_name="studio/password_reset_form.html", email_template_name="studio/password_reset_email.txt",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -68,3 +71,12 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
             )
         return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
     return defaults.bad_request(request, exception)
+
+
+class StudioLoginView(LoginView):
+    """Django's login page, with a "Sign in with SSO" button when OpenID Connect is configured."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from studio.sso import login_context
+
+        return {**super().get_context_data(**kwargs), **login_context(self.request)}

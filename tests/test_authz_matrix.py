@@ -119,6 +119,9 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "password_reset_done": "public",
     "password_reset_confirm": Route("public", kwargs={"token": "reset_token"}),
     "password_reset_complete": "public",
+    # OpenID Connect sign-in: public; 404 while SSO is not configured (as in these tests)
+    "oidc_authentication_init": Route("public", ok_also=frozenset({404})),
+    "oidc_authentication_callback": Route("public", ok_also=frozenset({404})),
     # project administration (studio.workspace, traces.endpoints)
     "project-new": "login",
     "invitation-accept": "login",
@@ -233,8 +236,17 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
         "run", data={"workflow": {"project": "{project}", "slug": "{workflow}"}, "status": "succeeded"}
     ),
     # The OTLP receiver: the project is the one the batch names (studio.project), else the key's own.
-    "api-otlp-traces": Route("run", data={"resourceSpans": [{"resource": {"attributes": [
-        {"key": "studio.project", "value": {"stringValue": "{project}"}}]}, "scopeSpans": []}]}),
+    "api-otlp-traces": Route(
+        "run",
+        data={
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": [{"key": "studio.project", "value": {"stringValue": "{project}"}}]},
+                    "scopeSpans": [],
+                }
+            ]
+        },
+    ),
     "api-prompts": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
     "api-prompt": Route("read", query={"label": "production"}),
     "api-prompt-versions": Route(
