@@ -196,6 +196,8 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "trace-span": "read",
     "trace-step": "read",
     "trace-rerun": "run",
+    "external-trace-detail": "read",
+    "external-trace-span": Route("read", kwargs={"span_id": "external_span_pk"}),
     "usage": "read",
     "usage-export": "read",
     "prompt-list": Route({"GET": "read", "POST": "edit"}, data={"name": "New one"}),
@@ -326,6 +328,7 @@ KWARG_DEFAULTS = {
     "step_id": "step_pk",
     "span_id": "span_pk",
     "filter_id": "saved_filter_pk",
+    "trace_id": "external_trace_pk",
     "name": "variable_name",
     "dataset_id": "dataset_pk",
     "suite_run_id": "suite_run_pk",
@@ -417,6 +420,8 @@ class Side:
     saved_filter_pk: int = 0
     dataset_pk: int = 0
     suite_run_pk: int = 0
+    external_trace_pk: int = 0
+    external_span_pk: int = 0
 
     @property
     def project_slug(self) -> str:
@@ -522,6 +527,11 @@ def build_side(slug: str, owner: Any) -> Side:
         step_id=side.step_pk,
         model="openai/smollm2",
         started_at=timezone.now(),
+    ).pk
+    external = Trace.objects.create(project=project, source="external", name="outside")
+    side.external_trace_pk = external.pk
+    side.external_span_pk = Span.objects.create(
+        trace=external, project=project, model="gpt-4o", started_at=timezone.now()
     ).pk
     side.saved_filter_pk = SavedFilter.objects.create(
         project=project, user=owner, name="mine", query="status=failed"

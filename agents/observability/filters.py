@@ -44,6 +44,7 @@ class ExplorerFilterForm(forms.Form):
     session = forms.CharField(required=False, max_length=200)
     user = forms.CharField(required=False, max_length=150, help_text="username of who started the run")
     q = forms.CharField(required=False, max_length=200, help_text="text in inputs or outputs")
+    source = forms.ChoiceField(required=False, choices=[("", "workflow runs"), ("external", "external traces (OTLP)")])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -84,6 +85,7 @@ class ExplorerFilters:
     session: str | None = None
     user: str | None = None
     q: str | None = None
+    source: str | None = None
 
     def count(self) -> int:
         """How many filters are set (for the "N filters" chip)."""

@@ -141,6 +141,127 @@ def explorer_page(
     return ExplorerPage(runs=rows, next_cursor=next_cursor)
 
 
+def explorer_external_page(
+    *, project: Project, filters: ExplorerFilters, cursor: Cursor | None = None, size: int = PAGE_SIZE
+) -> ExplorerPage:
+    """A page of the project's external traces (OTLP ingest), newest first by (started_at, id), keyset.
+
+    Filters that apply: dates, session, status (``ok``/``error`` map from succeeded/failed), endpoint or
+    model (a span of the trace), ``q`` (the trace's or a span's name, case-insensitive). ``runs`` of the
+    returned page holds :class:`traces.models.Trace` rows annotated with ``n_spans``, ``tokens`` and
+    ``cost`` (USD of known prices; ``unknown`` counts spans with no known price).
+    """
+    from django.db.models import Count, Sum
+
+    from traces.models import TraceSource
+    from traces.selectors import traces_for_project
+
+    f = filters
+    traces = traces_for_project(project.pk, session_id=f.session or None, source=TraceSource.EXTERNAL)
+    if f.date_from is not None:
+        traces = traces.filter(started_at__gte=day_start(f.date_from))
+    if f.date_to is not None:
+        traces = traces.filter(started_at__lt=day_start(f.date_to + dt.timedelta(days=1)))
+    if f.status:
+        traces = traces.filter(status={"succeeded": "ok", "failed": "error"}.get(f.status, f.status))
+    if f.endpoint:
+        spans = _project_spans(project.pk).filter(trace_id=OuterRef("pk"))
+        traces = traces.filter(Exists(spans.filter(Q(endpoint__slug=f.endpoint) | Q(model=f.endpoint))))
+    if f.q:
+        spans = _project_spans(project.pk).filter(trace_id=OuterRef("pk"), name__icontains=f.q)
+        traces = traces.filter(Q(name__icontains=f.q) | Exists(spans))
+    if cursor is not None:
+        traces = traces.filter(Q(started_at__lt=cursor.created_at) | Q(started_at=cursor.created_at, pk__lt=cursor.pk))
+    rows = list(traces.order_by("-started_at", "-id")[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    sums = {
+        row["trace_id"]: row
+        for row in _project_spans(project.pk)
+        .filter(trace_id__in=[t.pk for t in rows])
+        .values("trace_id")
+        .annotate(
+            n=Count("id"),
+            tok=Sum(
+                F("input_tokens")
+                + F("cache_read_tokens")
+                + F("cache_write_tokens")
+                + F("output_tokens")
+                + F("reasoning_tokens")
+            ),
+            cost=Sum("cost_usd"),
+            unknown=Count("id", filter=Q(cost_usd__isnull=True, status="ok")),
+        )
+    }
+    for trace in rows:
+        found = sums.get(trace.pk, {})
+        trace.n_spans, trace.tokens = found.get("n", 0), found.get("tok") or 0
+        trace.cost, trace.unknown = found.get("cost"), found.get("unknown", 0)
+    next_cursor = Cursor(created_at=rows[-1].started_at, pk=rows[-1].pk).encode() if more else ""
+    return ExplorerPage(runs=rows, next_cursor=next_cursor)
+
+
+def access_external_trace(*, project: Project, trace_id: int) -> Any:
+    """An external trace of ``project`` (the caller checked the user may view the project). Raises ``Http404``."""
+    from traces.models import Trace, TraceSource
+
+    trace = Trace.objects.filter(project=project, pk=trace_id, source=TraceSource.EXTERNAL).first()
+    if trace is None:
+        raise Http404("Trace not found.")
+    return trace
+
+
+def external_trace_tree(*, trace: Any) -> TraceNode:
+    """The stored spans of an external trace as a tree under one root (the trace), placed on its timeline."""
+    from traces.selectors import span_tree
+
+    roots = span_tree(trace)
+    every = [n for root in roots for n in root.walk()]
+    starts = [n.started_at for n in every if n.started_at] or [trace.started_at]
+    ends = [n.ended_at for n in every if n.ended_at] or [trace.ended_at or trace.started_at]
+    t0, total_ms = min(starts), max((max(ends) - min(starts)).total_seconds() * 1000, 1.0)
+
+    def convert(node: Any) -> TraceNode:
+        span = node.span
+        mine = TraceNode(
+            kind="span",
+            obj=span,
+            label=node.name or node.kind,
+            status=node.status,
+            started_at=node.started_at,
+            duration_ms=node.duration_ms,
+            tokens=span.total_tokens if span else 0,
+            cost_usd=span.cost_usd if span else None,
+        )
+        if node.started_at is not None:
+            mine.offset_pct = max(0.0, min(100.0, (node.started_at - t0).total_seconds() * 1000 / total_ms * 100))
+            mine.width_pct = max(0.5, min(100.0 - mine.offset_pct, (node.duration_ms or 0) / total_ms * 100))
+        mine.children = [convert(child) for child in node.children]
+        return mine
+
+    root = TraceNode(
+        kind="trace",
+        obj=trace,
+        label=trace.name or trace.service_name or f"trace {trace.pk}",
+        status=trace.status or "ok",
+        started_at=t0,
+        duration_ms=total_ms,
+        offset_pct=0.0,
+        width_pct=100.0,
+    )
+    root.children = [convert(node) for node in roots]
+    root.tokens = sum(child.tokens for child in root.walk_children())
+    return root
+
+
+def access_external_span(*, trace: Any, span_id: int) -> Span:
+    """A span of an already-accessed external trace. Raises ``Http404``."""
+    span = _project_spans(trace.project_id).filter(trace=trace, pk=span_id).select_related("endpoint").first()
+    if span is None:
+        raise Http404("Span not found.")
+    return span
+
+
 def explorer_choices(*, user: Any, project: Project) -> dict[str, list[str]]:
     """Values the filter inputs suggest: workflow slugs, node types, endpoint slugs and models, error codes."""
     runs = runs_visible(user=user, project=project)
@@ -184,7 +305,7 @@ class TraceNode:
     ``parallel`` marks a step that overlapped a sibling in time.
     """
 
-    kind: str  # "run" | "step" | "span"
+    kind: str  # "run" | "step" | "span" | "trace" (an external trace's root)
     obj: Any
     label: str
     status: str
@@ -196,6 +317,14 @@ class TraceNode:
     width_pct: float = 0.0
     parallel: bool = False
     children: list[TraceNode] = field(default_factory=list)
+
+    def walk_children(self) -> list[TraceNode]:
+        """Every descendant, depth first."""
+        found: list[TraceNode] = []
+        for child in self.children:
+            found.append(child)
+            found.extend(child.walk_children())
+        return found
 
 
 def _overlaps(a: Step, b: Step) -> bool:

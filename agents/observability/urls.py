@@ -15,6 +15,16 @@ urlpatterns = [
         name="saved-filter-delete",
     ),
     path("p/<slug:project_slug>/traces/<int:run_id>/", views.trace_detail, name="trace-detail"),
+    path(
+        "p/<slug:project_slug>/traces/external/<int:trace_id>/",
+        views.external_trace_detail,
+        name="external-trace-detail",
+    ),
+    path(
+        "p/<slug:project_slug>/traces/external/<int:trace_id>/spans/<int:span_id>/",
+        views.external_trace_span,
+        name="external-trace-span",
+    ),
     path("p/<slug:project_slug>/traces/<int:run_id>/spans/<int:span_id>/", views.trace_span, name="trace-span"),
     path("p/<slug:project_slug>/traces/<int:run_id>/steps/<int:step_id>/", views.trace_step, name="trace-step"),
     path(

@@ -49,8 +49,11 @@ def trace_explorer(request: HttpRequest, project_slug: str) -> HttpResponse:
             cursor = Cursor.decode(request.GET["cursor"])
         except ValueError as exc:
             cursor_error = str(exc)
+    external = request.GET.get("source") == "external"
     if not form.is_valid() or cursor_error:
         page, status = sel.ExplorerPage(runs=[], next_cursor=""), 400
+    elif external:
+        page, status = sel.explorer_external_page(project=project, filters=form.filters(), cursor=cursor), 200
     else:
         page, status = sel.explorer_page(user=request.user, project=project, filters=form.filters(), cursor=cursor), 200
     query = _filter_query(request.GET)
@@ -59,7 +62,8 @@ def trace_explorer(request: HttpRequest, project_slug: str) -> HttpResponse:
         "form": form,
         "cursor_error": cursor_error,
         "query": query,
-        "rows": [RunView.from_run(run) for run in page.runs],
+        "external": external,
+        "rows": page.runs if external else [RunView.from_run(run) for run in page.runs],
         "next_cursor": page.next_cursor,
         "first_page": cursor is None,
         "filter_count": len([k for k in FILTER_KEYS if request.GET.get(k)]),
@@ -172,21 +176,13 @@ def _messages(span_input: Any) -> list[dict[str, str]]:
     return shown
 
 
-@login_required
-@require_GET
-def trace_span(request: HttpRequest, project_slug: str, run_id: int, span_id: int) -> HttpResponse:
-    """One model call: the conversation, the answer, token parts, cost and its price source, the prompt version."""
-    project = access_project(user=request.user, slug=project_slug)
-    run = sel.access_trace_run(user=request.user, project=project, run_id=run_id)
-    span = sel.access_span(run=run, span_id=span_id)
-    step = run.steps.filter(pk=span.step_id).first() if span.step_id else None
+def _span_context(project: Any, span: Any) -> dict[str, Any]:
+    """What the span panel shows of any span: conversation, answer, JSON, token parts, cost, prompt version."""
     prompt_label, prompt_url = _prompt_version_link(project, span.prompt_version_id)
     output = span.output if isinstance(span.output, dict) else {}
-    context = {
+    return {
         "project": project,
-        "run": run,
         "span": span,
-        "step": step,
         "messages_shown": _messages(span.input),
         "answer": output.get("text", ""),
         "parsed": pretty_json(output["parsed"]) if output.get("parsed") is not None else None,
@@ -198,6 +194,21 @@ def trace_span(request: HttpRequest, project_slug: str, run_id: int, span_id: in
         "latency": format_duration(span.latency_ms),
         "prompt_label": prompt_label,
         "prompt_url": prompt_url,
+    }
+
+
+@login_required
+@require_GET
+def trace_span(request: HttpRequest, project_slug: str, run_id: int, span_id: int) -> HttpResponse:
+    """One model call: the conversation, the answer, token parts, cost and its price source, the prompt version."""
+    project = access_project(user=request.user, slug=project_slug)
+    run = sel.access_trace_run(user=request.user, project=project, run_id=run_id)
+    span = sel.access_span(run=run, span_id=span_id)
+    step = run.steps.filter(pk=span.step_id).first() if span.step_id else None
+    context = {
+        **_span_context(project, span),
+        "run": run,
+        "step": step,
         "can_rerun": step is not None
         and can_run(user=request.user, workflow=run.workflow)
         and run.workflow.deleted_at is None
@@ -230,6 +241,27 @@ def _panel(request: HttpRequest, template: str, context: dict[str, Any]) -> Http
     if _is_fragment(request):
         return render(request, template, context)
     return _page(request, "agents/observability/trace_panel_page.html", {**context, "panel_template": template})
+
+
+@login_required
+@require_GET
+def external_trace_detail(request: HttpRequest, project_slug: str, trace_id: int) -> HttpResponse:
+    """An external trace (OTLP ingest): its spans as a tree on the trace's timeline, and a detail panel."""
+    project = access_project(user=request.user, slug=project_slug)
+    trace = sel.access_external_trace(project=project, trace_id=trace_id)
+    context = {"project": project, "trace": trace, "tree": sel.external_trace_tree(trace=trace)}
+    return _page(request, "agents/observability/external_trace_detail.html", context)
+
+
+@login_required
+@require_GET
+def external_trace_span(request: HttpRequest, project_slug: str, trace_id: int, span_id: int) -> HttpResponse:
+    """One span of an external trace: the same panel as a run's model call, without rerun."""
+    project = access_project(user=request.user, slug=project_slug)
+    trace = sel.access_external_trace(project=project, trace_id=trace_id)
+    span = sel.access_external_span(trace=trace, span_id=span_id)
+    context = {**_span_context(project, span), "run": None, "step": None, "can_rerun": False, "trace": trace}
+    return _panel(request, "agents/observability/partials/span-panel.html", context)
 
 
 @login_required

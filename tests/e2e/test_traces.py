@@ -13,7 +13,7 @@ import pytest
 from agents.models import Run, RunStatus, Workflow, WorkflowVersion
 from tests.conftest import demo_graph
 from tests.fixtures.browser import screenshot, wait_js
-from traces.models import Span
+from traces.models import Span, Trace
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.worker, pytest.mark.model]
 
@@ -99,3 +99,39 @@ def test_run_research_brief_then_browse_its_trace_and_the_explorer(
     local = [r for r in rows if r["endpoint"] == "local"]
     assert len(local) == 1 and int(local[0]["input_tokens"]) == tokens_in
     assert int(local[0]["calls"]) == spans.count() and local[0]["unknown_price_calls"] == "0"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_external_trace_in_the_explorer_and_its_span_tree(page, live_asgi_server, project, alice):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from traces.models import TraceSource
+
+    now = timezone.now()
+    trace = Trace.objects.create(project=project, source=TraceSource.EXTERNAL, name="checkout", service_name="shop",
+                                 status="ok", started_at=now)
+    Span.objects.create(trace=trace, project=project, otel_span_id="a" * 16, kind="invoke_agent", name="agent",
+                        started_at=now, ended_at=now + dt.timedelta(seconds=1))
+    chat = Span.objects.create(trace=trace, project=project, otel_span_id="b" * 16, otel_parent_span_id="a" * 16,
+                               kind="chat", name="chat", model="gpt-4o", input_tokens=12, output_tokens=3,
+                               input={"messages": [{"role": "user", "content": "Where is my order?"}]},
+                               output={"text": "On its way."}, started_at=now + dt.timedelta(milliseconds=200),
+                               ended_at=now + dt.timedelta(milliseconds=700))
+    base = live_asgi_server
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "pw-for-tests-only")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/p/acme/**")
+    page.goto(f"{base}/p/acme/traces/")
+    page.select_option("#f-source", "external")
+    page.click("#trace-filters button[type=submit]")
+    page.wait_for_url("**source=external**")
+    page.click("#trace-rows a.row-link__a")
+    page.wait_for_url(f"{base}/p/acme/traces/external/{trace.pk}/")
+    page.locator(f"a[href$='/spans/{chat.pk}/']").click()
+    page.locator("#trace-panel .span-panel").wait_for()
+    assert "Where is my order?" in page.locator("#trace-panel").inner_text()
+    screenshot(page, "trace-external")
