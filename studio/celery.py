@@ -15,4 +15,8 @@ app.conf.beat_schedule = {
         "task": "agents.tasks.sweep_runs",
         "schedule": float(os.environ.get("STUDIO_SWEEP_SECONDS", "5")),  # as settings.STUDIO_SWEEP_SECONDS
     },
+    "enforce-trace-retention": {  # per-project trace_retention_days (traces.services.retention_enforce)
+        "task": "traces.tasks.enforce_retention",
+        "schedule": float(os.environ.get("STUDIO_RETENTION_SWEEP_SECONDS", "3600")),
+    },
 }

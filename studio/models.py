@@ -80,6 +80,10 @@ class Project(models.Model):
         null=True, blank=True, help_text="Wall-clock limit (s) of a run whose workflow sets none."
     )
     archived_at = models.DateTimeField(null=True, blank=True, help_text="Archived: read-only, no new runs.")
+    trace_retention_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Delete traces and spans older than this many days (a beat task, in batches); empty: keep all.",
+    )
     budget_monthly_usd = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True,
         help_text="Monthly budget in USD (calendar month, the runs' known costs); empty: none.",

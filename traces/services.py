@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from studio.models import Project
 from studio.services import audit_record
-from traces.models import ModelEndpoint, StructuredOutput, Trace, TraceSource
+from traces.models import ModelEndpoint, Span, StructuredOutput, Trace, TraceSource
 
 LOCAL_ENDPOINT_SLUG = "local"
 
@@ -73,3 +74,43 @@ def trace_finish(trace: Trace) -> Trace:
     Trace.objects.filter(pk=trace.pk, ended_at__isnull=True).update(ended_at=now)
     trace.refresh_from_db(fields=["ended_at"])
     return trace
+
+
+#: Spans deleted per statement by :func:`retention_enforce` (short transactions, no long lock).
+RETENTION_BATCH = 5000
+
+
+def retention_enforce(*, now: dt.datetime | None = None, batch: int = RETENTION_BATCH) -> dict[str, int]:
+    """Delete the traces (and their spans) older than each project's ``trace_retention_days``.
+
+    A trace is old when it started before ``now`` minus the retention. Spans
+    go first, ``batch`` per statement (each its own transaction), then the
+    emptied traces, also in batches. Projects without a retention keep
+    everything. Runs and their steps are not touched (they are the run
+    history, with their own token and cost totals). Returns
+    ``{"spans": n, "traces": n}`` deleted, and writes one audit event per
+    project that lost data.
+    """
+    now = now or timezone.now()
+    totals = {"spans": 0, "traces": 0}
+    for project in Project.objects.filter(trace_retention_days__isnull=False).order_by("pk"):
+        cutoff = now - dt.timedelta(days=project.trace_retention_days or 0)
+        old = Trace.objects.filter(project=project, started_at__lt=cutoff)
+        spans = traces = 0
+        while True:
+            ids = list(Span.objects.filter(trace__in=old.values("pk")).values_list("pk", flat=True)[:batch])
+            if not ids:
+                break
+            spans += Span.objects.filter(pk__in=ids).delete()[0]
+        while True:
+            ids = list(old.values_list("pk", flat=True)[:batch])
+            if not ids:
+                break
+            traces += Trace.objects.filter(pk__in=ids).delete()[0]
+        if spans or traces:
+            audit_record(project=project, actor=None, verb="traces.retention", obj=project,
+                         data={"days": project.trace_retention_days, "before": cutoff.isoformat(),
+                               "spans": spans, "traces": traces})
+        totals["spans"] += spans
+        totals["traces"] += traces
+    return totals

@@ -205,6 +205,8 @@ def project_create(*, user: Any, name: str, slug: str = "", description: str = "
     return project
 
 
+MAX_RETENTION_DAYS = 36_500
+
 PROJECT_SETTINGS = (
     "name",
     "description",
@@ -217,6 +219,7 @@ PROJECT_SETTINGS = (
     "budget_hard_stop",
     "budget_webhook_url",
     "budget_webhook_secret",
+    "trace_retention_days",
 )
 
 
@@ -248,6 +251,10 @@ def project_update(*, project: Project, actor: Any, **changes: Any) -> Project:
     if "default_timeout_s" in changes:
         clean["default_timeout_s"] = _positive_int(
             changes["default_timeout_s"], field="default_timeout_s", maximum=MAX_TIMEOUT_S
+        )
+    if "trace_retention_days" in changes:  # traces.services.retention_enforce deletes older traces hourly
+        clean["trace_retention_days"] = _positive_int(
+            changes["trace_retention_days"], field="trace_retention_days", maximum=MAX_RETENTION_DAYS
         )
     clean.update(_budget_settings(project, changes))
     locked = Project.objects.select_for_update().get(pk=project.pk)
