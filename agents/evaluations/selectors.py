@@ -6,7 +6,7 @@ their workflow's (``access_workflow``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
@@ -74,6 +74,7 @@ class GridRow:
     result: CaseResult
     change: str
     checks: dict[str, dict[str, Any]]
+    diff: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)  # per expected field
 
 
 def suite_run_grid(*, suite_run: SuiteRun) -> tuple[list[str], list[GridRow]]:
@@ -83,13 +84,10 @@ def suite_run_grid(*, suite_run: SuiteRun) -> tuple[list[str], list[GridRow]]:
     before: dict[int, str] = {}
     if previous is not None:
         before = {r.case_id: r.status for r in previous.results.all() if r.case_id is not None}
-    names: list[str] = []
-    for result in results:
-        for check in result.checks:
-            if check["name"] not in names:
-                names.append(check["name"])
-    if not names:
-        names = list(suite_run.suite.checks.order_by("position", "id").values_list("name", flat=True))
+    seen = {check["name"] for result in results for check in result.checks}
+    ordered = list(suite_run.suite.checks.order_by("position", "id").values_list("name", flat=True))
+    # The suite's order; checks since removed from the suite (still in this run's results) at the end.
+    names = [n for n in ordered if n in seen or not seen] + sorted(seen - set(ordered))
     rows = []
     for result in results:
         old = before.get(result.case_id) if result.case_id is not None else None

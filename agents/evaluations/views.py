@@ -395,7 +395,12 @@ def suite_run_detail(request: HttpRequest, suite_run_id: int) -> HttpResponse:
     names, rows = sel.suite_run_grid(suite_run=suite_run)
     for row in rows:
         expected = row.result.expected or {}
-        row.diff = check_fns.diff_text(expected, row.result.outputs) if expected and row.result.outputs else []
+        outputs = row.result.outputs or {}
+        row.diff = (
+            [(key, check_fns.diff_text(value, outputs.get(key))) for key, value in expected.items()]
+            if (outputs)
+            else []
+        )
     context = {
         "project": suite_run.workflow.project,
         "workflow": suite_run.workflow,

@@ -27,3 +27,11 @@ def run_evaluations(context: dict[str, Any], run: Any) -> dict[str, Any]:
         "datasets": list(datasets_of(project=run.project)) if may_edit else [],
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def compact_json(value: Any) -> str:
+    """A value as one line of JSON (strings as they are), for check configs and outputs in tables."""
+    from agents.evaluations.checks import as_text
+
+    return as_text(value)
