@@ -177,6 +177,7 @@ def prompt_version(request: HttpRequest, project_slug: str, prompt_slug: str, nu
         "labels": prompt.labels.filter(version=version).order_by("name"),
         "previous": prompt.versions.filter(version__lt=number).order_by("-version").first(),
         "can_edit": has_project_perm(request.user, project, "change"),
+        "can_run": has_project_perm(request.user, project, "run"),
     }
     return page(request, "prompts/prompt_version.html", context)
 

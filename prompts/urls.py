@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from prompts import editor_views, views
+from prompts import editor_views, playground_views, views
 
 P = "p/<slug:project_slug>/prompts/<slug:prompt_slug>"
 
@@ -15,5 +15,7 @@ urlpatterns = [
     path(f"{P}/v/<int:number>/", editor_views.prompt_version, name="prompt-version"),
     path(f"{P}/promote/", editor_views.prompt_promote, name="prompt-promote"),
     path(f"{P}/protected/", editor_views.prompt_protected_labels, name="prompt-protected-labels"),
+    path(f"{P}/usage/", views.prompt_usage, name="prompt-usage"),
+    path(f"{P}/playground/", playground_views.prompt_playground, name="prompt-playground"),
     path(f"{P}/labels/", views.prompt_label_move, name="prompt-label-move"),
 ]

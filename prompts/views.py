@@ -18,8 +18,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from prompts import services as svc
 from prompts.diff import messages_diff
+from prompts.metrics import prompt_version_metrics
 from prompts.models import Prompt
 from prompts.selectors import access_prompt, prompts_visible
+from prompts.usage import prompt_uses
 from studio.selectors import access_project, has_project_perm
 from studio.workspace.views import page
 
@@ -73,6 +75,7 @@ def prompt_detail_page(
         "labels": prompt.labels.select_related("version").order_by("name"),
         "moves": prompt.label_moves.select_related("from_version", "to_version", "moved_by")[:100],
         "can_edit": has_project_perm(request.user, prompt.project, "change"),
+        "can_run": has_project_perm(request.user, prompt.project, "run"),
         "can_move_protected": has_project_perm(request.user, prompt.project, "manage"),
         "protected": sorted(svc.protected_labels(prompt)),
         "errors": errors or {},
@@ -141,3 +144,19 @@ def prompt_label_move(request: HttpRequest, project_slug: str, prompt_slug: str)
         return prompt_detail_page(request, prompt, status=403, errors={"label": str(exc)})
     messages.success(request, f'Label "{label}" now points at version {target.version}.')
     return redirect("prompt-detail", project_slug=project.slug, prompt_slug=prompt.slug)
+
+
+@login_required
+@require_http_methods(["GET"])
+def prompt_usage(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
+    """Which published workflow nodes use the prompt (by label or pinned version, with the version
+    each gets now) and, per version, calls, tokens, cost, latency p50/p95 and error rate from the spans."""
+    project = access_project(user=request.user, slug=project_slug)
+    prompt = access_prompt(user=request.user, project=project, slug=prompt_slug)
+    labels = dict(prompt.labels.values_list("name", "version__version"))
+    uses = [
+        {"use": use, "resolves_to": use.version if use.version is not None else labels.get(use.label or "")}
+        for use in sorted(prompt_uses(prompt), key=lambda u: (u.workflow_name, u.node_label))
+    ]
+    context = {"project": project, "prompt": prompt, "uses": uses, "metrics": prompt_version_metrics(prompt)}
+    return page(request, "prompts/prompt_usage.html", context)

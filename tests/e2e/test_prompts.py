@@ -11,6 +11,7 @@ from prompts.models import Prompt, PromptLabel
 from studio.models import Membership, Project, Role
 from tests.conftest import UserFactory
 from tests.fixtures.browser import screenshot, wait_js
+from traces.models import Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -45,9 +46,12 @@ def variable_names(page) -> list[str]:
     )
 
 
-def test_prompt_editor_diff_and_protected_promotion(browser, live_asgi_server, charlie):
+def test_prompt_editor_diff_playground_and_protected_promotion(browser, live_asgi_server, local_model, charlie):
+    from traces.services import endpoint_ensure_local
+
     base = live_asgi_server
     project = Project.objects.create(slug="demo-p", name="Prompt demo")
+    endpoint_ensure_local(project=project)
     Membership.objects.create(project=project, user=charlie, role=Role.OWNER)
     viewer = UserFactory(username="vera")
     Membership.objects.create(project=project, user=viewer, role=Role.VIEWER)
@@ -112,6 +116,22 @@ def test_prompt_editor_diff_and_protected_promotion(browser, live_asgi_server, c
     assert v2.signature[1] == {"name": "words", "type": "int", "description": "How many words"}
     assert v2.model_config == {"temperature": 0, "max_tokens": 24}
     screenshot(page, "prompt-version")
+
+    # Run v2 in the playground on the local model: output, tokens, cost, latency, and its span.
+    page.click("#run-in-playground")
+    page.wait_for_url(f"{base}/p/demo-p/prompts/greeter/playground/?a_version=2")
+    page.fill("#var-name", "Ada")
+    page.fill("#var-words", "5")
+    page.click("#run-playground", no_wait_after=True)  # the page answers once the model has
+    page.wait_for_selector("#result-a-text", timeout=120_000)
+    assert page.inner_text("#result-a-text").strip()
+    assert "cost $0.000000" in page.inner_text("#result-a")  # the local endpoint's explicit $0 price
+    span = Span.objects.get(prompt_version_id=v2.pk)
+    assert f"span {span.pk}" in page.inner_text("#result-a") and span.output_tokens > 0
+    page.click("#result-a summary")
+    assert "Say hello to Ada in 5 words." in page.locator("#result-a details").inner_text()
+    screenshot(page, "prompt-playground")
+    page.goto(f"{base}/p/demo-p/prompts/greeter/v/2/")
 
     # Diff v1 → v2.
     page.click("text=Diff with v1")
