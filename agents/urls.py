@@ -8,7 +8,7 @@ from django.urls import include, path
 
 from agents import views
 from agents.metrics import metrics_view
-from agents.views import editor, mcp_servers, workflow_settings
+from agents.views import editor, mcp_servers, runs_page, workflow_settings
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("templates/<slug:template_slug>/use/", editor.template_use, name="template-use"),
     path("p/<slug:project_slug>/", views.project_home, name="project-home"),
     path("p/<slug:project_slug>/new/", editor.workflow_new, name="workflow-new"),
+    path("p/<slug:project_slug>/runs/", runs_page.project_runs, name="project-runs"),
     path("p/<slug:project_slug>/settings/mcp/", mcp_servers.project_mcp, name="project-mcp"),
     path("p/<slug:project_slug>/settings/mcp/<int:server_id>/", mcp_servers.mcp_edit, name="mcp-edit"),
     path("p/<slug:project_slug>/settings/mcp/<int:server_id>/delete/", mcp_servers.mcp_delete, name="mcp-delete"),

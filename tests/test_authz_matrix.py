@@ -185,6 +185,7 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "run-detail": "read",
     "run-cancel": "run",
     "run-retry": "run",
+    "project-runs": "read",
     "editor-run-live": "read",
     "editor-step": "read",
     "editor-rerun": "run",

@@ -193,9 +193,9 @@ class RunInputsForm(forms.Form):
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The user's projects; straight to the project when there is only one."""
+    """The user's projects; straight to the project when there is only one (not for "All projects": ``?all=1``)."""
     projects = list(projects_visible(request.user))
-    if len(projects) == 1:
+    if len(projects) == 1 and not request.GET.get("all"):
         return redirect("project-home", project_slug=projects[0].slug)
     return _page(request, "studio/project_list.html", {"projects": projects})
 
