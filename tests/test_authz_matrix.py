@@ -124,7 +124,7 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "oidc_authentication_callback": Route("public", ok_also=frozenset({404})),
     # project administration (studio.workspace, traces.endpoints)
     "project-new": "login",
-    "invitation-accept": "login",
+    "invitation-accept": "public",  # anonymous visitors create an account there
     "project-settings": "admin",
     "project-archive": "owner",
     "project-delete": "owner",

@@ -17,8 +17,10 @@ import datetime
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -274,12 +276,61 @@ def invitation_revoke(request: HttpRequest, project_slug: str, invitation_id: in
     return redirect("project-members", project_slug=project.slug)
 
 
-@login_required
+class InvitationSignupForm(UserCreationForm):  # type: ignore[type-arg]
+    """A new account from an invitation link: username, optional e-mail, password twice (Django's validators)."""
+
+    email = forms.EmailField(required=False, max_length=254, help_text="For password resets.")
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
+
+
+def _invitation_signup(request: HttpRequest, token: str, invitation: Any, state: str) -> HttpResponse:
+    """An anonymous visitor of a pending invitation creates an account and joins in one step
+    (nothing is created when the invitation is not pending or the form is invalid)."""
+    from django.contrib.auth import login
+    from django.db import transaction
+
+    from studio.services import audit_record
+
+    status = 200 if state == "pending" else 410 if invitation else 404
+    form = InvitationSignupForm(
+        request.POST if request.method == "POST" and state == "pending" else None,
+        initial={"email": invitation.email if invitation else ""},
+    )
+    if form.is_bound:
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    user = form.save()
+                    membership = svc.invitation_accept(token=token, user=user)
+                    audit_record(
+                        project=membership.project,
+                        actor=user,
+                        verb="user.signup",
+                        obj=user,
+                        data={"user": user.get_username(), "invitation": invitation.pk},
+                    )
+            except svc.WorkspaceError as exc:  # used or revoked meanwhile: no account was kept
+                state, status = exc.code, 410
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, f"Welcome to {membership.project.name}: you are {membership.role}.")
+                return redirect("project-home", project_slug=membership.project.slug)
+        else:
+            status = 400
+    context = {"invitation": invitation, "state": state, "form": form, "token": token}
+    return render(request, "studio/invitation_signup.html", context, status=status)
+
+
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
-    """Open an invitation link: GET shows what it grants, POST joins the project."""
+    """Open an invitation link: GET shows what it grants, POST joins the project. A visitor
+    without an account creates one here (or signs in first and comes back)."""
     invitation = svc.invitation_lookup(token)
     state = invitation.state(timezone.now()) if invitation else "not_found"
+    if not request.user.is_authenticated:
+        return _invitation_signup(request, token, invitation, state)
     if request.method == "POST" and invitation is not None:
         try:
             membership = svc.invitation_accept(token=token, user=request.user)
