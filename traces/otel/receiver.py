@@ -507,18 +507,17 @@ def _insert_spans(spans: list[SimpleNamespace]) -> None:
         return
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _COPY_FIELDS)
     table = connection.ops.quote_name(Span._meta.db_table)
+    fields = [(f.attname, f.get_internal_type() == "JSONField") for f in _COPY_FIELDS]
+    dumps = json.dumps
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for span in spans:
-            copy.write_row([_copy_value(f, span) for f in _COPY_FIELDS])
-
-
-def _copy_value(model_field: Any, span: SimpleNamespace) -> Any:
-    value = getattr(span, model_field.attname)
-    if value is None:
-        return None
-    if model_field.get_internal_type() == "JSONField":
-        return json.dumps(value, ensure_ascii=False)
-    return value
+            values = vars(span)
+            copy.write_row(
+                [
+                    dumps(values[name], ensure_ascii=False) if is_json and values[name] is not None else values[name]
+                    for name, is_json in fields
+                ]
+            )
 
 
 def _traces_for(project_id: int, by_trace: dict[str, list[_Parsed]]) -> dict[str, int]:
