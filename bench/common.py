@@ -166,7 +166,13 @@ class Fixture:
         self.project, _ = Project.objects.update_or_create(
             slug=project_slug, defaults={"name": "Bench", "max_running_runs": 100}
         )
+        from studio.models import EgressAllowedHost
+
         for slug, port in (("instant", self.instant_port), ("slow", self.slow_port)):
+            # The fixture listens on loopback, which the egress guard refuses at every call unless allowed.
+            EgressAllowedHost.objects.get_or_create(
+                project=self.project, host=f"127.0.0.1:{port}", defaults={"note": "benchmark fixture server"}
+            )
             ModelEndpoint.objects.update_or_create(
                 project=self.project,
                 slug=slug,
