@@ -26,8 +26,13 @@ class AgentsConfig(AppConfig):
         register_prompt_use_finder(published_prompt_uses)
         if settings.QUEUE_MODE:
             return
+        from agents.deploy.schedules import schedules_tick
         from agents.dispatch import local_executor_install
         from agents.runtime import run_execute
         from agents.services.sweeper import runs_sweep
 
-        local_executor_install(execute=run_execute, sweep=runs_sweep)
+        def sweep() -> int:
+            schedules_tick()  # quickstart has no beat: the sweeper fires the due schedules too
+            return runs_sweep()
+
+        local_executor_install(execute=run_execute, sweep=sweep)

@@ -8,7 +8,7 @@ from django.urls import include, path
 
 from agents import views
 from agents.metrics import metrics_view
-from agents.views import editor, mcp_servers, runs_page, workflow_settings
+from agents.views import deploy, editor, mcp_servers, runs_page, workflow_settings
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -41,6 +41,8 @@ urlpatterns = [
     ),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/", views.workflow_detail, name="workflow-detail"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/run/", views.workflow_run, name="workflow-run"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/deploy/", deploy.workflow_deploy, name="workflow-deploy"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/api/", deploy.workflow_api, name="workflow-api"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/", editor.workflow_editor, name="workflow-editor"),
     path(
         "p/<slug:project_slug>/w/<slug:workflow_slug>/edit/inspector/", editor.editor_inspector, name="editor-inspector"

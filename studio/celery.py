@@ -19,4 +19,9 @@ app.conf.beat_schedule = {
         "task": "traces.tasks.enforce_retention",
         "schedule": float(os.environ.get("STUDIO_RETENTION_SWEEP_SECONDS", "3600")),
     },
+    # Workflow schedules (agents.deploy.schedules): fires the due ones; missed times fire once, not piled up.
+    "deploy-schedules-tick": {
+        "task": "agents.deploy.tasks.tick_schedules",
+        "schedule": float(os.environ.get("STUDIO_SCHEDULE_TICK_SECONDS", "15")),
+    },
 }

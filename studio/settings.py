@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "prompts",
     "agents",
     "agents.evaluations",
+    "agents.deploy",
 ]
 
 MIDDLEWARE = [
@@ -258,6 +259,8 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STUDIO_DEFAULT_QUEUE", "default")
 CELERY_TASK_ROUTES = {
     "agents.tasks.execute_run": {"queue": os.environ.get("STUDIO_RUNS_QUEUE", "runs")},
     "agents.tasks.sweep_runs": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+    "agents.deploy.tasks.tick_schedules": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+    "agents.deploy.tasks.deliver_callback": {"queue": CELERY_TASK_DEFAULT_QUEUE},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -332,6 +335,12 @@ STUDIO_SWEEP_SECONDS = float(os.environ.get("STUDIO_SWEEP_SECONDS", "5"))
 # Seconds without an event after which an SSE stream sends a keep-alive comment.
 STUDIO_SSE_HEARTBEAT_S = float(os.environ.get("STUDIO_SSE_HEARTBEAT_S", "15"))
 STUDIO_RUN_TIMEOUT_S = int(os.environ.get("STUDIO_RUN_TIMEOUT_S", "3600"))
+# The invoke API's sync mode: how long a call waits for the run by default, and at most (seconds).
+STUDIO_INVOKE_DEFAULT_WAIT_S = float(os.environ.get("STUDIO_INVOKE_DEFAULT_WAIT_S", "30"))
+STUDIO_INVOKE_MAX_WAIT_S = float(os.environ.get("STUDIO_INVOKE_MAX_WAIT_S", "300"))
+# Outbound run callbacks: attempts, and the first retry's delay in seconds (doubled each time).
+STUDIO_CALLBACK_MAX_ATTEMPTS = int(os.environ.get("STUDIO_CALLBACK_MAX_ATTEMPTS", "6"))
+STUDIO_CALLBACK_RETRY_BASE_S = float(os.environ.get("STUDIO_CALLBACK_RETRY_BASE_S", "2"))
 # The most a step may store as outputs (bytes of JSON); more fails the step with output_too_large.
 STUDIO_MAX_STEP_OUTPUT_BYTES = int(os.environ.get("STUDIO_MAX_STEP_OUTPUT_BYTES", str(2 * 1024 * 1024)))
 # Open websockets re-check access this often (seconds), and at once when a membership changes.

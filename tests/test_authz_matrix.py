@@ -77,6 +77,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from agents.deploy.models import CallbackDelivery, CallbackEndpoint, Deployment, Schedule, WebhookTrigger
 from agents.evaluations.models import SuiteRun, SuiteRunStatus
 from agents.evaluations.services import dataset_create, dataset_rows_add, graph_hash, suite_case_add, suite_check_add
 from agents.models import McpServer, Run, RunEvent, RunStatus, SavedFilter, Step, StepStatus, Workflow, WorkflowVersion
@@ -220,6 +221,25 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-run-cancel": "run",
     "api-run-rerun": Route("run", data={"node_id": "{node}"}),
     "api-run-events": "read",
+    # deploy and integrate (agents.deploy)
+    "workflow-deploy": Route("edit", data={"version": "1"}),
+    "api-workflow-deploy": Route("edit", data={"version": 1}),
+    "api-workflow-deployments": "read",
+    "api-workflow-invoke": Route("run", data={"inputs": {"question": "Why?"}, "wait_s": 0}),
+    "api-workflow-openapi": "read",
+    "api-workflow-webhooks": Route({"GET": "edit", "POST": "edit"}, data={"name": "matrix"}),
+    "api-workflow-webhook": Route({"DELETE": "edit"}),
+    "api-workflow-webhook-deliveries": "edit",
+    "api-workflow-schedules": Route({"GET": "read", "POST": "edit"}, data={"name": "matrix", "cron": "*/5 * * * *"}),
+    "api-workflow-schedule": Route({"PATCH": "edit", "DELETE": "edit"}, data={"paused": True}),
+    # a POST with a loopback URL is refused by the egress guard (400): the route still answers by level
+    "api-workflow-callbacks": Route({"GET": "edit", "POST": "edit"}, data={"url": "http://127.0.0.1:9/hook"}),
+    "api-workflow-callback": Route({"DELETE": "edit"}),
+    "api-workflow-callback-deliveries": "edit",
+    "api-workflow-callback-resend": "edit",
+    # public: the HMAC signature is the authentication, so an unsigned request is a 401 for everyone
+    "api-webhook-receive": Route("public", kwargs={"token": "webhook_token"}, ok_also=frozenset({401})),
+    "workflow-api": "read",
     "api-run-approvals": "read",
     "api-run-approval-decide": Route("run", data={"approved": True}),
     "api-run-diff": "read",
@@ -329,6 +349,10 @@ KWARG_DEFAULTS = {
     "token": "invitation_token",
     "fmt": "audit_format",
     "uidb64": "reset_uid",
+    "hook_id": "webhook_pk",
+    "schedule_id": "schedule_pk",
+    "callback_id": "callback_pk",
+    "delivery_id": "callback_delivery_pk",
     "step_id": "step_pk",
     "span_id": "span_pk",
     "filter_id": "saved_filter_pk",
@@ -419,6 +443,11 @@ class Side:
     audit_format: str = "csv"
     reset_uid: str = "MQ"
     reset_token: str = "set-password"
+    webhook_pk: int = 0
+    webhook_token: str = ""
+    schedule_pk: int = 0
+    callback_pk: int = 0
+    callback_delivery_pk: int = 0
     step_pk: int = 0
     span_pk: int = 0
     saved_filter_pk: int = 0
@@ -505,7 +534,9 @@ def build_side(slug: str, owner: Any) -> Side:
     Membership.objects.create(project=project, user=owner, role=Role.OWNER)
     graph = demo_graph("question-answering")
     workflow = Workflow.objects.create(project=project, slug="qa", name="QA", draft_graph=graph)
-    WorkflowVersion.objects.create(workflow=workflow, version=1, graph=graph)
+    version = WorkflowVersion.objects.create(workflow=workflow, version=1, graph=graph)
+    Deployment.objects.create(workflow=workflow, version=version)
+    hook = WebhookTrigger.objects.create(workflow=workflow, name="hook", token=f"hook-{slug}", secret_ciphertext="x")
     runs = []
     for _ in range(2):
         run = Run.objects.create(
@@ -522,6 +553,11 @@ def build_side(slug: str, owner: Any) -> Side:
         RunEvent.objects.create(run=run, seq=1, type="run.finished", payload={"status": "succeeded"})
         runs.append(run)
     side = Side(project=project, workflow=workflow, run=runs[0], run2=runs[1], owner_pk=owner.pk)
+    side.webhook_pk, side.webhook_token = hook.pk, hook.token
+    side.schedule_pk = Schedule.objects.create(workflow=workflow, name="nightly", cron="0 3 * * *").pk
+    callback = CallbackEndpoint.objects.create(workflow=workflow, url="https://hooks.example/studio", secret_ciphertext="x")
+    side.callback_pk = callback.pk
+    side.callback_delivery_pk = CallbackDelivery.objects.create(endpoint=callback, run=runs[0], status="failed").pk
     side.step_pk = runs[0].steps.get().pk
     trace = Trace.objects.create(project=project, run_id=runs[0].pk)
     side.span_pk = Span.objects.create(

@@ -72,10 +72,12 @@ def _events_after(run_id: int, after: int) -> tuple[list[RunEvent], bool]:
 
 
 async def run_event_stream(
-    run_id: int, after: int, *, heartbeat_s: float | None = None, poll_s: float = 2.0, max_s: float = 3600.0
+    run_id: int, after: int, *, heartbeat_s: float | None = None, poll_s: float = 2.0, max_s: float = 3600.0,
+    tokens: bool = False,
 ) -> AsyncIterator[str]:
     """SSE text for run ``run_id`` after seq ``after`` (see the module docstring). ``heartbeat_s``
-    defaults to ``settings.STUDIO_SSE_HEARTBEAT_S``; all times are seconds."""
+    defaults to ``settings.STUDIO_SSE_HEARTBEAT_S``; all times are seconds. ``tokens``: also pass
+    the live token deltas on (``event: step.token``, no ``id``: they are not stored, so not replayed)."""
     heartbeat_s = settings.STUDIO_SSE_HEARTBEAT_S if heartbeat_s is None else heartbeat_s
     read = sync_to_async(_events_after, thread_sensitive=False)
     layer = get_channel_layer()
@@ -115,6 +117,9 @@ async def run_event_stream(
                 event = message.get("event") if isinstance(message, dict) else None
                 if isinstance(event, dict) and isinstance(event.get("seq"), int) and event["seq"] > after:
                     break
+                token = isinstance(event, dict) and event.get("seq") is None and event.get("type") == "step.token"
+                if tokens and token:
+                    yield f"event: step.token\ndata: {json.dumps(event, default=str)}\n\n"
             if time.monotonic() - quiet_since >= heartbeat_s:
                 quiet_since = time.monotonic()
                 yield ": keep-alive\n\n"

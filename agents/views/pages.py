@@ -227,9 +227,14 @@ def _workflow_page(request: HttpRequest, project: Project, workflow: Workflow, f
     graph = version.graph if version else workflow.draft_graph
     form = form or _input_form(graph)
     runs = _runs_context(request, runs_visible(user=request.user, workflow=workflow), dom_id=f"workflow-{workflow.pk}")
+    from agents.deploy.selectors import deployment_history
+
+    deployments = list(deployment_history(workflow=workflow, limit=5))
     context = {
         "project": project, "workflow": workflow, "version": version, "form": form,
         "month": workflow_month_totals(workflow_ids=[workflow.pk]).get(workflow.pk),
+        "live": deployments[0] if deployments else None, "deployments": deployments,
+        "published": list(workflow.versions.order_by("-version").values_list("version", flat=True)[:50]),
         "graph": graph_view(graph, dom_id=f"workflow-{workflow.pk}"),
         "can_run": can_run(user=request.user, workflow=workflow), "can_edit": can_edit(user=request.user, workflow=workflow),
         "hide_workflow": True, **runs,

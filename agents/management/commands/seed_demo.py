@@ -299,12 +299,18 @@ class Command(BaseCommand):
             return
         suite_replace(workflow=workflow, user=None, cases=QA_SUITE_CASES, checks=QA_SUITE_CHECKS)
 
-    def _ensure_workflow(self, project: Project, slug: str, name: str, description: str, graph: dict[str, Any]) -> None:
-        if Workflow.objects.filter(project=project, slug=slug).exists():
-            return
+    def _ensure_workflow(self, project: Project, slug: str, name: str, description: str,
+                         graph: dict[str, Any]) -> None:
+        from agents.deploy.selectors import deployment_live
+        from agents.deploy.services import deployment_create
         from agents.services.workflows import workflow_create, workflow_publish
 
-        workflow = workflow_create(
-            project=project, user=None, name=name, slug=slug, graph=copy.deepcopy(graph), description=description
-        )
-        workflow_publish(workflow=workflow, user=None, note="Demo version")
+        workflow = Workflow.objects.filter(project=project, slug=slug).first()
+        if workflow is None:
+            workflow = workflow_create(project=project, user=None, name=name, slug=slug, graph=copy.deepcopy(graph),
+                                       description=description)
+            workflow_publish(workflow=workflow, user=None, note="Demo version")
+        latest = workflow.versions.order_by("-version").first()
+        if latest is not None and deployment_live(workflow=workflow) is None:
+            # Deployed, so the invoke API works from the first `make run`.
+            deployment_create(workflow=workflow, version=latest, user=None, note="Demo deployment")
