@@ -56,6 +56,7 @@ def trace_tree(run: Run, *, _depth: int = 0) -> TraceNode:
     )
     steps = list(Step.objects.filter(run_id=run.pk).order_by("started_at", "id"))
     nodes = [_step_node(step, root.span_id) for step in steps]
+    _nest_child_steps(nodes)
     spans = Span.objects.filter(run_id=run.pk, project_id=run.project_id).select_related("endpoint")
     nodes.extend(span_node(span) for span in spans.order_by("started_at", "id"))
     if _depth < MAX_SUBWORKFLOW_DEPTH:
@@ -70,6 +71,23 @@ def trace_tree(run: Run, *, _depth: int = 0) -> TraceNode:
         top.parent_span_id = root.span_id
         root.children.append(top)
     return root
+
+
+def _nest_child_steps(nodes: list[TraceNode]) -> None:
+    """Parent a child step (an agent's HTTP or agent tool, a loop or parallel body: node id
+    ``{parent}.{name}``, iteration ``{parent iteration}/{key}``) to its parent step."""
+    by_key = {(n.ref.node_id, n.ref.iteration): n for n in nodes}
+    for node in nodes:
+        node_id, iteration = node.ref.node_id, node.ref.iteration
+        if "." not in node_id:
+            continue
+        parent_id = node_id.rsplit(".", 1)[0]
+        parts = iteration.split("/") if iteration else []
+        for size in range(len(parts) - 1, -1, -1):
+            parent = by_key.get((parent_id, "/".join(parts[:size])))
+            if parent is not None and parent is not node:
+                node.parent_span_id = parent.span_id
+                break
 
 
 def _step_node(step: Step, run_span_id: str) -> TraceNode:
@@ -126,14 +144,14 @@ def export_run_tree(run_id: int) -> None:
         },
         error=run.error if run.status in failed else "",
     )
-    for node in root.children:
+    for node in root.walk():
         step = node.ref
         if not isinstance(step, Step) or node.started_at is None:
             continue
         emit(
             trace_hex=trace_hex,
             span_hex=node.span_id,
-            parent_hex=root.span_id,
+            parent_hex=node.parent_span_id,
             name=node.name,
             kind=node.kind,
             started_at=node.started_at,

@@ -197,3 +197,38 @@ def test_a_session_id_longer_than_200_characters_is_refused_and_nothing_is_store
         run_start(workflow=workflow, user=alice, inputs={"question": "Why?"}, session_id="s" * 201)
 
     assert "session_id" in refused.value.errors and not Run.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_agents_tool_steps_nest_under_the_agent_step(project):
+    from agents.models import Step
+
+    workflow = Workflow.objects.create(
+        project=project, slug="qa", name="QA", draft_graph=demo_graph("question-answering")
+    )
+    run = Run.objects.create(project=project, workflow=workflow, graph=workflow.draft_graph, status=RunStatus.SUCCEEDED)
+    now = timezone.now()
+
+    def step(node_id: str, iteration: str, node_type: str) -> Step:
+        return Step.objects.create(
+            run=run,
+            node_id=node_id,
+            iteration=iteration,
+            node_type=node_type,
+            status="succeeded",
+            started_at=now,
+            finished_at=now,
+        )
+
+    agent = step("helper", "", "agent")
+    first, second = step("helper.lookup", "1", "http"), step("helper.lookup", "2", "http")
+    looped = step("loop", "0", "loop")
+    body = step("loop.body", "0/1", "llm")
+
+    root = trace_tree(run)
+
+    by_step = {node.ref.pk: node for node in root.walk() if node.ref is not None and node.ref != run}
+    assert {node.ref.pk for node in root.children} == {agent.pk, looped.pk}
+    assert {child.ref.pk for child in by_step[agent.pk].children} == {first.pk, second.pk}
+    assert by_step[first.pk].kind == SpanKind.HTTP and by_step[agent.pk].kind == SpanKind.INVOKE_AGENT
+    assert [child.ref.pk for child in by_step[looped.pk].children] == [body.pk]
