@@ -144,6 +144,10 @@ class Run(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    api_key = models.ForeignKey(
+        "studio.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The API key the run was started with (None: a page, the CLI or a schedule).",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -43,6 +43,7 @@ class ExplorerFilterForm(forms.Form):
     date_to = forms.DateField(required=False)
     session = forms.CharField(required=False, max_length=200)
     user = forms.CharField(required=False, max_length=150, help_text="username of who started the run")
+    key = forms.CharField(required=False, max_length=100, help_text="API key name or prefix the run was started with")
     q = forms.CharField(required=False, max_length=200, help_text="text in inputs or outputs")
     source = forms.ChoiceField(required=False, choices=[("", "workflow runs"), ("external", "external traces (OTLP)")])
 
@@ -84,6 +85,7 @@ class ExplorerFilters:
     date_to: dt.date | None = None
     session: str | None = None
     user: str | None = None
+    key: str | None = None
     q: str | None = None
     source: str | None = None
 

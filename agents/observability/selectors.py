@@ -75,7 +75,7 @@ def explorer_runs(*, user: Any, project: Project, filters: ExplorerFilters) -> Q
     spans; node type any of its steps; ``q`` is a case-insensitive substring of
     the run's inputs or outputs (as JSON text); latency is the run's wall time.
     """
-    runs = runs_visible(user=user, project=project).select_related("created_by")
+    runs = runs_visible(user=user, project=project).select_related("created_by", "api_key")
     f = filters
     if f.workflow:
         runs = runs.filter(workflow__slug=f.workflow)
@@ -107,6 +107,8 @@ def explorer_runs(*, user: Any, project: Project, filters: ExplorerFilters) -> Q
         runs = runs.filter(created_at__lt=day_start(f.date_to + dt.timedelta(days=1)))
     if f.user:
         runs = runs.filter(created_by__username=f.user)
+    if f.key:
+        runs = runs.filter(Q(api_key__prefix=f.key) | Q(api_key__name=f.key))
     if f.session and run_has_field("session_id"):
         runs = runs.filter(session_id=f.session)
     if f.node_type:

@@ -278,8 +278,9 @@ def usage_by_workflow(*, user: Any, project: Project, start: dt.datetime, end: d
 
 
 def usage_by_user(*, user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    """Per user who started runs (``created_by__username``, None for runs started by the system): as by workflow."""
-    rows = _with_latency(_runs(user, project, start, end), ["created_by__username"])
+    """Per user who started runs (``created_by__username``, None for runs started by the system) and API key
+    (``api_key__name``/``api_key__prefix``, None from a page or the CLI): as by workflow."""
+    rows = _with_latency(_runs(user, project, start, end), ["created_by__username", "api_key__name", "api_key__prefix"])
     return sorted(rows, key=lambda r: (-r["cost"], -r["runs"]))
 
 

@@ -26,6 +26,7 @@ from agents.models import Run, RunStatus, Workflow, WorkflowVersion
 from agents.services.budgets import budget_check_start
 from agents.services.variables import variable_graph_issues
 from studio.lib.jsonsafe import json_problem
+from studio.selectors import api_key_of
 from studio.services import audit_record
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def run_start(
         run = Run.objects.create(
             project=workflow.project, workflow=workflow, version=version, graph=graph, inputs=clean_inputs,
             status=RunStatus.QUEUED, created_by=user if getattr(user, "pk", None) else None,
+            api_key=api_key_of(user),
             max_concurrency=max_concurrency or workflow.max_concurrency,
             budget_tokens=_first_set(budget_tokens, workflow.budget_tokens, workflow.project.default_budget_tokens),
             budget_usd=_first_set(budget_usd, workflow.budget_usd, workflow.project.default_budget_usd),
