@@ -8,6 +8,7 @@ P = "p/<slug:project_slug>/prompts/<slug:prompt_slug>"
 
 urlpatterns = [
     path("p/<slug:project_slug>/prompts/", views.prompt_list, name="prompt-list"),
+    path("p/<slug:project_slug>/prompt-preview/", views.prompt_preview, name="prompt-preview"),
     path(f"{P}/", views.prompt_detail, name="prompt-detail"),
     path(f"{P}/diff/", views.prompt_diff, name="prompt-diff"),
     path(f"{P}/new/", editor_views.prompt_version_new, name="prompt-version-new"),

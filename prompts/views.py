@@ -13,14 +13,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from prompts import services as svc
 from prompts.diff import messages_diff
 from prompts.metrics import prompt_version_metrics
 from prompts.models import Prompt
-from prompts.selectors import access_prompt, prompts_visible
+from prompts.selectors import access_prompt, prompt_version_get, prompts_visible
 from prompts.usage import prompt_uses
 from studio.selectors import access_project, has_project_perm
 from studio.workspace.views import page
@@ -160,3 +160,30 @@ def prompt_usage(request: HttpRequest, project_slug: str, prompt_slug: str) -> H
     ]
     context = {"project": project, "prompt": prompt, "uses": uses, "metrics": prompt_version_metrics(prompt)}
     return page(request, "prompts/prompt_usage.html", context)
+
+
+@login_required
+@require_http_methods(["GET"])
+def prompt_preview(request: HttpRequest, project_slug: str) -> HttpResponse:
+    """The canvas inspector's preview of the prompt an ``llm`` node chose (HTML fragment):
+    ``?cfg-prompt-slug=<slug>&cfg-prompt-pointer=<label or version number>`` (no pointer:
+    ``production``, as a run resolves it). Shows the version the pointer gives now, its messages
+    and typed variables, with a link to its page; an unknown prompt, label or version is said
+    plainly (never a fallback). Read-only; viewers may look."""
+    project = access_project(user=request.user, slug=project_slug)
+    slug = request.GET.get("cfg-prompt-slug", "").strip()
+    pointer = request.GET.get("cfg-prompt-pointer", "").strip() or "production"
+    context: dict[str, object] = {"project": project, "slug": slug, "pointer": pointer}
+    if slug:
+        prompt = prompts_visible(user=request.user, project=project).filter(slug=slug).first()
+        context["prompt"] = prompt
+        if prompt is not None:
+            try:
+                context["version"] = prompt_version_get(
+                    prompt=prompt,
+                    version=int(pointer) if pointer.isdigit() else None,
+                    label=None if pointer.isdigit() else pointer,
+                )
+            except LookupError as exc:
+                context["missing"] = str(exc)
+    return render(request, "prompts/partials/prompt-preview.html", context)

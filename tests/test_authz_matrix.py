@@ -211,6 +211,7 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "prompt-promote": Route("edit", query={"label": "staging", "version": "1"}),
     "prompt-protected-labels": Route("admin", data={"labels": "production"}),
     "prompt-usage": "read",
+    "prompt-preview": Route("read", query={"cfg-prompt-slug": "greeting"}),
     # a POST calls the project's endpoint (none in the fixtures: the page answers 200 with its empty state)
     "prompt-playground": Route("run", data={"a_version": "1", "var.name": "Ada"}),
     "prompt-label-move": Route("edit", data={"label": "staging", "version": "1", "expected_version": "1"}),

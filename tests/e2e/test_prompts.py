@@ -23,6 +23,44 @@ FORCED_MOVE = """async ([url, version]) => {
 }"""
 
 
+def greet_graph() -> dict:
+    """input(name, words) → llm "Writer" using greeter@production → output(text)."""
+    fields = [
+        {"name": "name", "type": "str", "description": "", "required": True},
+        {"name": "words", "type": "int", "description": "", "required": True},
+    ]
+    text = [{"name": "text", "type": "str", "description": "", "required": True}]
+    return {
+        "schema": 1,
+        "nodes": [
+            {"id": "input", "type": "input", "label": "In", "position": {"x": 0, "y": 0}, "config": {"fields": fields}},
+            {
+                "id": "writer",
+                "type": "llm",
+                "label": "Writer",
+                "position": {"x": 260, "y": 0},
+                "config": {
+                    "endpoint": "local",
+                    "prompt": {"slug": "greeter", "label": "production"},
+                    "inputs": fields,
+                },
+            },
+            {
+                "id": "output",
+                "type": "output",
+                "label": "Out",
+                "position": {"x": 520, "y": 0},
+                "config": {"fields": text},
+            },
+        ],
+        "edges": [
+            {"id": "e1", "source": "input", "source_port": "name", "target": "writer", "target_port": "name"},
+            {"id": "e2", "source": "input", "source_port": "words", "target": "writer", "target_port": "words"},
+            {"id": "e3", "source": "writer", "source_port": "text", "target": "output", "target_port": "text"},
+        ],
+    }
+
+
 def log_in(page, base: str, username: str) -> None:
     page.goto(f"{base}/login/")
     page.fill("input[name=username]", username)
@@ -159,6 +197,23 @@ def test_prompt_editor_diff_playground_and_protected_promotion(browser, live_asg
     page.wait_for_url(f"{base}/p/demo-p/prompts/greeter/")
     assert PromptLabel.objects.get(prompt=prompt, name="production").version.version == 2
     screenshot(page, "prompt-detail")
+
+    # The canvas inspector of an llm node that uses greeter@production shows v2's text and links to it;
+    # pinning version 1 shows v1.
+    from agents.services.workflows import workflow_create
+
+    workflow = workflow_create(project=project, user=charlie, name="Greet", graph=greet_graph())
+    page.goto(f"{base}/p/demo-p/w/{workflow.slug}/edit/")
+    page.locator('.drawflow-node:has(.sn-card[data-node="writer"]) .sn-title').click()
+    page.wait_for_selector("#prompt-preview-link")
+    preview = page.inner_text("#insp-prompt-preview")
+    assert "production → v2" in preview and "Keep it short." in preview and "words: int" in preview
+    assert page.get_attribute("#prompt-preview-link", "href") == "/p/demo-p/prompts/greeter/v/2/"
+    page.locator("#insp-prompt-preview").scroll_into_view_if_needed()
+    screenshot(page, "prompt-inspector")
+    page.fill("#cfg-prompt-pointer", "1")
+    wait_js(page, "document.querySelector('#insp-prompt-preview').innerText.includes('1 → v1')")
+    assert "Keep it short." not in page.inner_text("#insp-prompt-preview")
     assert not violations, violations
 
     # A viewer sees no promote button, and a forced request is refused.

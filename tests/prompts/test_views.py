@@ -147,3 +147,20 @@ def test_editor_cannot_open_a_protected_promotion_and_admins_set_protected_label
     assert client_for(editor).get("/p/acme/prompts/greeting/promote/", query).status_code == 200
     greeting.refresh_from_db()
     assert greeting.protected_labels == ["staging"]
+
+
+def test_inspector_preview_shows_the_version_a_pointer_gives_and_says_when_there_is_none(
+    greeting: Prompt, bob: Any
+) -> None:
+    client = client_for(bob)  # viewers read it too
+    url = "/p/acme/prompt-preview/"
+    body = client.get(url, {"cfg-prompt-slug": "greeting", "cfg-prompt-pointer": ""}).content.decode()
+    assert "production → v1" in body and "Hello {{ name }}" in body and "name: str" in body
+    assert 'href="/p/acme/prompts/greeting/v/1/"' in body
+    assert "staging" not in body
+    pinned = client.get(url, {"cfg-prompt-slug": "greeting", "cfg-prompt-pointer": "2"}).content.decode()
+    assert "2 → v2" in pinned
+    nolabel = client.get(url, {"cfg-prompt-slug": "greeting", "cfg-prompt-pointer": "staging"}).content.decode()
+    assert "has no label &quot;staging&quot;" in nolabel and "A run would stop here." in nolabel
+    assert "No prompt “zzz”" in client.get(url, {"cfg-prompt-slug": "zzz"}).content.decode()
+    assert "pick a stored prompt" in client.get(url).content.decode()
