@@ -729,6 +729,12 @@ def editor_run_diff(request: HttpRequest, project_slug: str, workflow_slug: str)
     # One diff for the API and the editor: rows keyed by (node, iteration), reused is its own state.
     steps_a = {(s.node_id, s.iteration): s for s in run_a.steps.all()}
     steps_b = {(s.node_id, s.iteration): s for s in run_b.steps.all()}
+    labels = {
+        str(n.get("id")): str(n.get("label") or n.get("id"))
+        for graph in (run_b.graph, run_a.graph)
+        for n in (graph or {}).get("nodes") or []
+        if isinstance(n, dict)
+    }
     rows = []
     for row in run_diff(run_a, run_b)["steps"]:
         key = (row["node_id"], row["iteration"])
@@ -737,6 +743,7 @@ def editor_run_diff(request: HttpRequest, project_slug: str, workflow_slug: str)
             {
                 "key": dom_key(row["node_id"], row["iteration"]),
                 "node_id": row["node_id"],
+                "label": labels.get(row["node_id"], row["node_id"]),
                 "iteration": row["iteration"],
                 "state": row["state"],
                 "a": StepView.from_step(a) if a else None,
@@ -750,6 +757,10 @@ def editor_run_diff(request: HttpRequest, project_slug: str, workflow_slug: str)
         {
             "a": RunView.from_run(run_a),
             "b": RunView.from_run(run_b),
+            "pair": [RunView.from_run(run_a), RunView.from_run(run_b)],
+            "parent_of_other": run_a.pk
+            if run_b.parent_run_id == run_a.pk
+            else (run_b.pk if run_a.parent_run_id == run_b.pk else None),
             "rows": rows,
             "graph_diff": svc.workflow_version_diff(run_a.graph, run_b.graph)["summary"],
             "inputs_a": pretty_json(run_a.inputs),

@@ -584,6 +584,8 @@
 
   document.body.addEventListener("htmx:afterSettle", (e) => {
     consumeInspectorResult();
+    // A comparison of two runs opens full width, over the canvas.
+    if (e.target && e.target.id === "rundiff-body" && !$("#dlg-rundiff").open) $("#dlg-rundiff").showModal();
     const live = e.target && e.target.querySelector && e.target.querySelector("[data-run-id]");
     if (live && (!state.run || String(state.run.id) !== live.dataset.runId)) {
       for (const other of $$(".ed-runlive")) if (other !== live) other.remove();
@@ -674,6 +676,7 @@
     button.disabled = false;
     if (result.status === 201) {
       state.latestVersion = result.data.version;
+      $("#ed-live").textContent = "live: v" + result.data.version;
       $("#dlg-publish").close();
       $("#publish-note").value = "";
       showIssues([]);

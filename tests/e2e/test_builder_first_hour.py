@@ -171,3 +171,27 @@ def test_every_template_has_a_category_and_human_in_the_loop_has_one(
         assert cards.nth(i).locator(".chip").first.inner_text().strip() != ""
     assert page.locator("#tpl-approval").inner_text().count("Human in the loop") >= 1
     screenshot(page, "builder-template-gallery")
+
+
+def test_history_restore_buttons_fit_and_the_live_version_is_named(
+    page: Any,
+    editor_server: str,  # noqa: F811
+    project: Any,
+    alice: Any,
+) -> None:
+    workflow = svc.workflow_from_template(project=project, user=alice, template_slug="sequential", name="")
+    for note in ("First", "Second, with a longer note about what changed", "Third"):
+        svc.workflow_publish(workflow=workflow, user=alice, note=note)
+    log_in(page, editor_server)
+    page.goto(f"{editor_server}/p/acme/w/{workflow.slug}/history/")
+    card = page.locator(".hist section.card").first.bounding_box()
+    buttons = page.locator(".hist-version__actions button", has_text="Restore")
+    assert buttons.count() == 3
+    for i in range(3):
+        box = buttons.nth(i).bounding_box()
+        assert box["x"] + box["width"] <= card["x"] + card["width"], "Restore is clipped"
+    assert page.locator("#version-3 .hist-version__live").inner_text() == "live"
+    assert page.locator(".hist-version__live").count() == 1
+    screenshot(page, "builder-history")
+    open_editor(page, editor_server, workflow)
+    assert page.locator("#ed-live").inner_text() == "live: v3"

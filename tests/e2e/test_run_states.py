@@ -194,3 +194,36 @@ def test_approve_with_edited_data_from_the_run_page(
     assert page.locator(".run-approval").count() == 0
     wait_js(page, "document.querySelector('#node-status-review').textContent.trim() === 'succeeded'")
     screenshot(page, "run-approved")
+
+
+def test_compare_two_runs_full_width_keyed_by_label_with_the_rerun_marked(
+    page: Any, live_asgi_server: str, project: Any, alice: Any, celery_worker_proc: Any
+) -> None:
+    from agents.services.runs import run_rerun_from
+
+    workflow = Workflow.objects.create(project=project, slug="gate", name="Gate", draft_graph=chain(approval()))
+    graph = workflow.draft_graph
+    graph["nodes"] = [n for n in graph["nodes"] if n["id"] != "review"]
+    graph["edges"] = [{"id": "e", "source": "input", "source_port": "topic", "target": "output", "target_port": "text"}]
+    workflow.draft_graph = graph
+    workflow.save()
+    first = run_wait(run_start(workflow=workflow, user=alice, inputs={"topic": "tea"}).pk, timeout_s=120)
+    second = run_wait(run_rerun_from(run=first, node_id="output", user=alice).pk, timeout_s=120)
+    assert first.status == second.status == RunStatus.SUCCEEDED
+
+    log_in(page, live_asgi_server)
+    page.goto(f"{live_asgi_server}/p/acme/w/gate/edit/")
+    wait_js(page, "window.studioEditor && window.studioEditor.ready")
+    page.click('.ed-tab[data-tab="runs"]')
+    page.locator(f'input[name=run][value="{first.pk}"]').check()
+    page.locator(f'input[name=run][value="{second.pk}"]').check()
+    assert f"↻ #{first.pk}" in page.locator("#ed-runs").inner_text()
+    page.click("#rundiff-form button.btn")
+    dialog = page.locator("#dlg-rundiff")
+    dialog.locator(".ed-rundiff").wait_for()
+    assert dialog.bounding_box()["width"] >= 1200  # full width, not the 320 px side panel
+    node = dialog.locator("#rundiff-output b")
+    assert node.inner_text() == "Result" and node.get_attribute("title") == "node id: output"
+    heads = dialog.locator(".ed-rundiff__heads").inner_text()
+    assert "parent of the other" in heads and f"rerun of #{first.pk} from output" in heads
+    screenshot(page, "runs-compare-full-width")
