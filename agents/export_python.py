@@ -91,7 +91,8 @@ BRANCHING = {"router", "guardrail"}
 
 
 def render(source: str, variables: dict[str, Any]) -> str:
-    """Render a prompt template like the studio does: Jinja2 sandbox, strict variables."""
+    """Render a prompt template like the studio does: Jinja2 sandbox, strict variables, vars.<name>."""
+    variables = {**variables, "vars": VARS}
     if "{%" not in source and "|" not in source:
         def value(match: re.Match[str]) -> str:
             path = match.group(1).split(".")
@@ -539,6 +540,18 @@ def _resolve_prompt(project_id: int, prompt: dict[str, Any]) -> tuple[list[dict[
     if found is None:
         raise ValueError(f"{where} does not exist in this project; fix the node before exporting.")
     return list(found.messages), dict(found.model_config or {}), where
+
+
+def _variables(project_id: int, graph: dict[str, Any]) -> dict[str, Any]:
+    """``{name: value}`` of the project variables ``graph`` reads (names it reads that the project lacks are left
+    out: the script then fails on them like a run would)."""
+    from agents.engine.varrefs import graph_variable_names
+    from studio.models import Variable
+
+    names = graph_variable_names(graph)
+    if not names:
+        return {}
+    return dict(Variable.objects.filter(project_id=project_id, name__in=names).values_list("name", "value"))
 
 
 def _endpoints(project_id: int, slugs: set[str]) -> dict[str, dict[str, Any]]:
@@ -1279,6 +1292,8 @@ def export_python(*, workflow: Workflow, graph: dict[str, Any] | None = None, ve
     out.append("WORKFLOW = " + _literal({"project": workflow.project.slug, "slug": workflow.slug, "version": version}))
     out.append("# Model endpoints by slug (LiteLLM model string, API base, how it takes a JSON Schema, pinned params).")
     out.append("ENDPOINTS: dict[str, dict[str, Any]] = " + _literal(endpoints) + "\n")
+    out.append("# Project variables the graph reads ({{ vars.<name> }}), with their values at export time.")
+    out.append("VARS: dict[str, Any] = " + _literal(_variables(workflow.project_id, graph)) + "\n")
     out.append("# Literal is used by enum fields of some signatures.")
     out.append("_ = Literal\n")
     out.append(RUNTIME.strip("\n") + "\n")

@@ -285,3 +285,29 @@ def test_page_is_for_admins_and_owners(project, bob, erin, dave, login):
     assert login(erin).post(url, {"name": "a", "type": "str", "value": "x"}).status_code == 403
     assert login(dave).post(url, {"name": "a", "type": "str", "value": "x"}).status_code == 302
     assert Variable.objects.get().created_by == dave
+
+
+def test_an_exported_python_script_reads_the_variables_with_their_values(project, alice, tmp_path):
+    import subprocess
+    import sys
+
+    from agents.export_python import export_python
+
+    var_svc.variable_create(project=project, actor=alice, name="team", type="object", value={"name": "Search"})
+    var_svc.variable_create(project=project, actor=alice, name="unused", type="str", value="not exported")
+    workflow = wf.workflow_create(
+        project=project, user=alice, name="Uses vars", graph=graph_reading("{{ vars.team.name }}: {{ topic }}")
+    )
+    source = export_python(workflow=workflow)
+    assert "not exported" not in source
+    script = tmp_path / "uses_vars.py"
+    script.write_text(source)
+    done = subprocess.run(
+        [sys.executable, str(script), "--input", json.dumps({"topic": "tides"})],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"brief": "Search: tides"}
