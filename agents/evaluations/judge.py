@@ -1,7 +1,8 @@
 """The LLM judge: a rubric prompt version from the registry asks a model to grade a run's output.
 
 The rubric (a prompt version declaring ``output`` and optionally ``inputs``
-and ``expected``) is rendered with the case, sent through the one gateway
+and ``expected``; a variable typed ``str`` gets the value as text, JSON for
+an object) is rendered with the case, sent through the one gateway
 (``traces.gateway.complete``) with a JSON Schema for the verdict — a span in
 the run's trace, its tokens and cost (USD) recorded like any call — and the
 answer becomes a :class:`~agents.evaluations.checks.CheckResult`:
@@ -17,7 +18,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from agents.evaluations.checks import CheckResult, Observed, actual_value, verdict
+from agents.evaluations.checks import CheckResult, Observed, actual_value, as_text, verdict
 from agents.models import Run
 
 _PASS_FAIL = {
@@ -27,7 +28,7 @@ _PASS_FAIL = {
 }
 _ONE_TO_FIVE = {
     "type": "object",
-    "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5}, "reason": {"type": "string"}},
+    "properties": {"score": {"type": "integer", "enum": [1, 2, 3, 4, 5]}, "reason": {"type": "string"}},
     "required": ["score", "reason"],
 }
 
@@ -58,10 +59,16 @@ def judge(*, project_id: int, run: Run, config: dict[str, Any], observed: Observ
         "output": actual_value(config, observed.outputs),
         "expected": observed.expected,
     }
+    # A variable declared as text gets the value as text (JSON for objects); one declared as an
+    # object, list or number gets the value itself.
+    types = {f["name"]: f.get("type", "str") for f in version.variable_fields()}
+    variables = {
+        name: as_text(values[name]) if types.get(name, "str") == "str" else values[name]
+        for name in version.variables
+        if name in values
+    }
     try:
-        messages = prompt_version_render(
-            version=version, variables={k: values[k] for k in version.variables if k in values}
-        )
+        messages = prompt_version_render(version=version, variables=variables)
     except PromptError as exc:
         return verdict(False, f"judge: the rubric {version} cannot be rendered: {exc}")
     scale = config.get("scale", "pass_fail")

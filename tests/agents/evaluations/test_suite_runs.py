@@ -173,3 +173,57 @@ def test_seed_demo_gives_question_answering_a_suite_that_passes(local_model, cel
     assert "2 passed, 0 failed" in out.getvalue()
     # The draft passed: it may be published (the gate reads the same suite run).
     assert workflow_publish(workflow=workflow, user=None, note="after the suite").version == 2
+
+
+def test_the_llm_judge_grades_through_the_gateway_with_its_span_recorded(qa, alice, local_model, celery_worker_proc):
+    from prompts.models import Prompt
+    from prompts.services import prompt_label_move, prompt_version_commit
+    from traces.models import Span
+
+    prompt = Prompt.objects.create(project=qa.project, slug="rubric", name="Rubric")
+    rubric = prompt_version_commit(
+        prompt=prompt,
+        user=alice,
+        variables=["inputs", "output"],
+        messages=[
+            {
+                "role": "user",
+                "content": "Question: {{ inputs }}\nAnswer: {{ output }}\n"
+                "Does the answer address the question?",
+            }
+        ],
+    )
+    prompt_label_move(prompt=prompt, label="production", version=rubric, user=alice)
+    suite_check_add(
+        workflow=qa,
+        user=alice,
+        name="judge",
+        kind="llm_judge",
+        config={"prompt": "rubric", "endpoint": "local", "scale": "1-5", "field": "answer"},
+    )
+    _cli("--draft")
+    suite_run = SuiteRun.objects.get()
+    for result in suite_run.results.all():
+        judged = next(c for c in result.checks if c["name"] == "judge")
+        assert judged["value"] in {1.0, 2.0, 3.0, 4.0, 5.0}, judged["message"]
+        assert judged["passed"] is (judged["value"] >= 3)
+        span = Span.objects.get(run_id=result.run_id, name="judge:rubric")
+        assert span.prompt_version_id == rubric.pk and span.input_tokens > 0 and span.output_tokens > 0
+        assert "Answer:" in json.dumps(span.input)
+        assert Score.objects.filter(run_id=result.run_id, name="judge", value=judged["value"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--project", "nope"], 'Project "nope" does not exist'),
+        (["--project", "acme", "--version", "7"], "has no version 7"),
+        (["--project", "acme", "--draft", "--replay"], "--replay"),
+    ],
+)
+def test_test_workflow_refuses_bad_arguments_with_exit_2(qa, args, message):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match=message) as caught:
+        call_command("test_workflow", "question-answering", *args)
+    assert caught.value.returncode == 2
