@@ -188,8 +188,7 @@ def test_the_llm_judge_grades_through_the_gateway_with_its_span_recorded(qa, ali
         messages=[
             {
                 "role": "user",
-                "content": "Question: {{ inputs }}\nAnswer: {{ output }}\n"
-                "Does the answer address the question?",
+                "content": "Question: {{ inputs }}\nAnswer: {{ output }}\nDoes the answer address the question?",
             }
         ],
     )
