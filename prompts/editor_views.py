@@ -203,7 +203,13 @@ def prompt_promote(request: HttpRequest, project_slug: str, prompt_slug: str) ->
         raise PermissionDenied(f'Only admins and owners may move the protected label "{label}".')
     pointer = prompt.labels.select_related("version").filter(name=label).first()
     current = pointer.version if pointer else None
+    affected: list[dict[str, Any]] = []
+    try:
+        svc.check_label_move_contract(prompt=prompt, label=label, version=target)
+    except svc.PromptContractError as exc:  # shown before the click: the move would be refused
+        affected = exc.affected
     context = {
+        "affected": affected,
         "project": project,
         "prompt": prompt,
         "label": label,

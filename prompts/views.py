@@ -52,9 +52,12 @@ def prompt_list(request: HttpRequest, project_slug: str) -> HttpResponse:
     qs = prompts_visible(user=request.user, project=project).prefetch_related("labels__version").order_by("name")
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(slug__icontains=q))
+    prompts = list(qs)
+    for prompt in prompts:  # published nodes that use it (each workflow's latest published version)
+        prompt.use_count = len(prompt_uses(prompt))  # type: ignore[attr-defined]
     context = {
         "project": project,
-        "prompts": qs,
+        "prompts": prompts,
         "q": q,
         "errors": errors,
         "values": request.POST,

@@ -110,3 +110,25 @@ def test_usage_page_lists_nodes_by_label_and_pinned_and_the_metrics(greeting: Pr
     assert "Greet" in body and "Pinned" in body and "Writer" in body
     row = body.split('id="metrics-v2"')[1].split("</tr>")[0]
     assert ">1</td>" in row and "unknown" in row and "120 ms" in row
+
+
+def test_the_list_counts_nodes_and_promote_warns_before_breaking_a_workflow(greeting: Prompt, alice: Any) -> None:
+    workflow = wf.workflow_create(
+        project=greeting.project, user=alice, name="Greet", graph=_graph({"slug": "greeting", "label": "production"})
+    )
+    wf.workflow_publish(workflow=workflow, user=alice)
+    prompt_version_commit(
+        prompt=greeting,
+        user=alice,
+        messages=[{"role": "user", "content": "Hi {{ name }} from {{ place }}"}],
+        variables=["name", "place"],
+    )
+    client = Client()
+    client.force_login(alice)
+    listing = client.get("/p/acme/prompts/").content.decode()
+    assert 'href="/p/acme/prompts/greeting/usage/">1 node</a>' in listing
+    page = client.get("/p/acme/prompts/greeting/promote/", {"label": "production", "version": "3"}).content.decode()
+    assert 'id="promote-blocked"' in page and 'lacks <span class="mono">place</span>' in page
+    assert 'id="promote-confirm"' not in page
+    fine = client.get("/p/acme/prompts/greeting/promote/", {"label": "production", "version": "2"}).content.decode()
+    assert 'id="promote-confirm"' in fine and "promote-blocked" not in fine
