@@ -298,6 +298,8 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "agents.models.RunStatus",
         "StepStatusEnum": "agents.models.StepStatus",
         "RoleEnum": "studio.models.Role",
+        "SuiteRunStatusEnum": "agents.evaluations.models.SuiteRunStatus",
+        "ProjectVariableTypeEnum": "studio.models.VariableType",
     },
 }
 # The largest request body read into memory: 5 MiB (workflow imports take up to 4 MiB); larger is a 400.

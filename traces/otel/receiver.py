@@ -40,6 +40,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from studio.lib.jsonsafe import JsonValueError, loads_strict
 from traces.models import MODEL_CALL_KINDS, ModelEndpoint, Span, SpanKind, SpanStatus, Trace, TraceSource
 from traces.pricing import price_usage
 from traces.recording import project_secret_values
@@ -172,14 +173,15 @@ def decode_body(body: bytes, *, content_type: str, content_encoding: str, limits
         return message
     if media == JSON:
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            data = loads_strict(body)  # no lone surrogates, NaN or overflow reach protobuf's parser
+        except (UnicodeDecodeError, json.JSONDecodeError, JsonValueError, RecursionError) as exc:
             raise OtlpRefused(f"The body is not valid JSON ({exc}).", code="malformed") from None
         if not isinstance(data, dict):
             raise OtlpRefused("The body must be a JSON object (ExportTraceServiceRequest).", code="malformed")
         try:
             json_format.ParseDict(_hex_ids_to_base64(data), message, ignore_unknown_fields=True)
-        except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        except (json_format.ParseError, ValueError, TypeError, RecursionError, UnicodeError, SystemError) as exc:
+            # SystemError: upb's C lookup of a field name it cannot encode (belt and braces after loads_strict).
             raise OtlpRefused(
                 f"The body is not a valid OTLP JSON ExportTraceServiceRequest ({exc}).", code="malformed"
             ) from None
