@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from decimal import Decimal
 from types import SimpleNamespace
@@ -232,3 +233,26 @@ def test_an_agents_tool_steps_nest_under_the_agent_step(project):
     assert {child.ref.pk for child in by_step[agent.pk].children} == {first.pk, second.pk}
     assert by_step[first.pk].kind == SpanKind.HTTP and by_step[agent.pk].kind == SpanKind.INVOKE_AGENT
     assert [child.ref.pk for child in by_step[looped.pk].children] == [body.pk]
+
+
+@pytest.mark.django_db
+def test_the_run_api_takes_a_session_id_and_refuses_an_overlong_one(project, alice):
+    from rest_framework.test import APIClient
+
+    from agents.models import WorkflowVersion
+
+    workflow = Workflow.objects.create(
+        project=project, slug="qa", name="QA", draft_graph=demo_graph("question-answering")
+    )
+    WorkflowVersion.objects.create(workflow=workflow, version=1, graph=workflow.draft_graph)
+    client = APIClient()
+    client.force_authenticate(alice)
+    url = "/api/v1/projects/acme/workflows/qa/runs"
+
+    started = client.post(url, {"inputs": {"question": "hi"}, "session_id": "chat-7"}, format="json")
+    refused = client.post(url, {"inputs": {"question": "hi"}, "session_id": "x" * 201}, format="json")
+
+    assert started.status_code == 201 and started.json()["session_id"] == "chat-7"
+    assert Run.objects.get(pk=started.json()["id"]).session_id == "chat-7"
+    assert refused.status_code == 400 and "session_id" in json.dumps(refused.json())
+    assert Run.objects.count() == 1
