@@ -214,6 +214,14 @@ def test_prompt_editor_diff_playground_and_protected_promotion(browser, live_asg
     page.fill("#cfg-prompt-pointer", "1")
     wait_js(page, "document.querySelector('#insp-prompt-preview').innerText.includes('1 → v1')")
     assert "Keep it short." not in page.inner_text("#insp-prompt-preview")
+
+    # Usage and metrics: v2 has the playground's call; the list counts no published node yet.
+    page.goto(f"{base}/p/demo-p/prompts/greeter/usage/")
+    assert "1" in page.inner_text("#metrics-v2 td:nth-child(2)")
+    screenshot(page, "prompt-usage")
+    page.goto(f"{base}/p/demo-p/prompts/")
+    assert "production → v2" in page.inner_text("#prompts")
+    screenshot(page, "prompt-list")
     assert not violations, violations
 
     # A viewer sees no promote button, and a forced request is refused.
