@@ -43,6 +43,14 @@ urlpatterns = [
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/run/", views.workflow_run, name="workflow-run"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/deploy/", deploy.workflow_deploy, name="workflow-deploy"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/api/", deploy.workflow_api, name="workflow-api"),
+    path("p/<slug:project_slug>/w/<slug:workflow_slug>/share/", deploy.workflow_share_create, name="workflow-share"),
+    path(
+        "p/<slug:project_slug>/w/<slug:workflow_slug>/share/<int:link_id>/revoke/",
+        deploy.workflow_share_revoke,
+        name="workflow-share-revoke",
+    ),
+    path("s/<str:token>/", deploy.share_page, name="share-page"),
+    path("s/<str:token>/r/<str:run_token>/", deploy.share_answer, name="share-answer"),
     path("p/<slug:project_slug>/w/<slug:workflow_slug>/edit/", editor.workflow_editor, name="workflow-editor"),
     path(
         "p/<slug:project_slug>/w/<slug:workflow_slug>/edit/inspector/", editor.editor_inspector, name="editor-inspector"

@@ -343,6 +343,9 @@ STUDIO_INVOKE_MAX_WAIT_S = float(os.environ.get("STUDIO_INVOKE_MAX_WAIT_S", "300
 # Outbound run callbacks: attempts, and the first retry's delay in seconds (doubled each time).
 STUDIO_CALLBACK_MAX_ATTEMPTS = int(os.environ.get("STUDIO_CALLBACK_MAX_ATTEMPTS", "6"))
 STUDIO_CALLBACK_RETRY_BASE_S = float(os.environ.get("STUDIO_CALLBACK_RETRY_BASE_S", "2"))
+# Public share links: runs per client address per link per minute; who may embed the page in a frame.
+STUDIO_SHARE_RUNS_PER_MINUTE = int(os.environ.get("STUDIO_SHARE_RUNS_PER_MINUTE", "5"))
+STUDIO_SHARE_FRAME_ANCESTORS = env_list("STUDIO_SHARE_FRAME_ANCESTORS") or ["*"]
 # The most a step may store as outputs (bytes of JSON); more fails the step with output_too_large.
 STUDIO_MAX_STEP_OUTPUT_BYTES = int(os.environ.get("STUDIO_MAX_STEP_OUTPUT_BYTES", str(2 * 1024 * 1024)))
 # Open websockets re-check access this often (seconds), and at once when a membership changes.

@@ -77,7 +77,15 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from agents.deploy.models import CallbackDelivery, CallbackEndpoint, Deployment, Schedule, WebhookTrigger
+from agents.deploy.models import (
+    CallbackDelivery,
+    CallbackEndpoint,
+    Deployment,
+    Schedule,
+    SharedRun,
+    ShareLink,
+    WebhookTrigger,
+)
 from agents.evaluations.models import SuiteRun, SuiteRunStatus
 from agents.evaluations.services import dataset_create, dataset_rows_add, graph_hash, suite_case_add, suite_check_add
 from agents.models import McpServer, Run, RunEvent, RunStatus, SavedFilter, Step, StepStatus, Workflow, WorkflowVersion
@@ -238,6 +246,11 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-workflow-callback": Route({"DELETE": "edit"}),
     "api-workflow-callback-deliveries": "edit",
     "api-workflow-callback-resend": "edit",
+    "workflow-share": "edit",
+    "workflow-share-revoke": "edit",
+    # public share pages: anyone with the link (no sign-in); the POST starts a run of the live version
+    "share-page": Route({"GET": "public", "POST": "public"}, kwargs={"token": "share_token"}, data={"input-question": "Why?"}),
+    "share-answer": Route("public", kwargs={"token": "share_token"}),
     # public: the HMAC signature is the authentication, so an unsigned request is a 401 for everyone
     "api-webhook-receive": Route("public", kwargs={"token": "webhook_token"}, ok_also=frozenset({401})),
     "workflow-api": "read",
@@ -353,6 +366,8 @@ KWARG_DEFAULTS = {
     "hook_id": "webhook_pk",
     "schedule_id": "schedule_pk",
     "callback_id": "callback_pk",
+    "link_id": "share_link_pk",
+    "run_token": "shared_run_token",
     "delivery_id": "callback_delivery_pk",
     "step_id": "step_pk",
     "span_id": "span_pk",
@@ -448,6 +463,9 @@ class Side:
     webhook_token: str = ""
     schedule_pk: int = 0
     callback_pk: int = 0
+    share_link_pk: int = 0
+    share_token: str = ""
+    shared_run_token: str = ""
     callback_delivery_pk: int = 0
     step_pk: int = 0
     span_pk: int = 0
@@ -558,6 +576,9 @@ def build_side(slug: str, owner: Any) -> Side:
     side.schedule_pk = Schedule.objects.create(workflow=workflow, name="nightly", cron="0 3 * * *").pk
     callback = CallbackEndpoint.objects.create(workflow=workflow, url="https://hooks.example/studio", secret_ciphertext="x")
     side.callback_pk = callback.pk
+    link = ShareLink.objects.create(workflow=workflow, token=f"share-{slug}")
+    side.share_link_pk, side.share_token = link.pk, link.token
+    side.shared_run_token = SharedRun.objects.create(link=link, run=runs[1], token=f"run-{slug}").token
     side.callback_delivery_pk = CallbackDelivery.objects.create(endpoint=callback, run=runs[0], status="failed").pk
     side.step_pk = runs[0].steps.get().pk
     trace = Trace.objects.create(project=project, run_id=runs[0].pk)

@@ -186,3 +186,34 @@ class CallbackDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"callback {self.endpoint_id} run {self.run_id}: {self.status}"
+
+
+class ShareLink(models.Model):
+    """Opt-in public access to a workflow's live version: ``/s/<token>/`` shows its inputs form and the
+    answer to anyone with the link, without signing in. Revoked links (``revoked_at``) answer 404."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="share_links")
+    token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.slug} share link {self.pk}"
+
+
+class SharedRun(models.Model):
+    """A run started through a share link; ``token`` lets that visitor (and only them) read its answer."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="runs")
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} via share link {self.link_id}"

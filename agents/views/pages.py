@@ -230,10 +230,16 @@ def _workflow_page(request: HttpRequest, project: Project, workflow: Workflow, f
     from agents.deploy.selectors import deployment_history
 
     deployments = list(deployment_history(workflow=workflow, limit=5))
+    from agents.deploy.models import ShareLink
+
+    share_links = [
+        (link, request.build_absolute_uri(reverse("share-page", args=[link.token])))
+        for link in ShareLink.objects.filter(workflow=workflow, revoked_at__isnull=True)[:10]
+    ] if can_edit(user=request.user, workflow=workflow) else []
     context = {
         "project": project, "workflow": workflow, "version": version, "form": form,
         "month": workflow_month_totals(workflow_ids=[workflow.pk]).get(workflow.pk),
-        "live": deployments[0] if deployments else None, "deployments": deployments,
+        "live": deployments[0] if deployments else None, "deployments": deployments, "share_links": share_links,
         "published": list(workflow.versions.order_by("-version").values_list("version", flat=True)[:50]),
         "graph": graph_view(graph, dom_id=f"workflow-{workflow.pk}"),
         "can_run": can_run(user=request.user, workflow=workflow), "can_edit": can_edit(user=request.user, workflow=workflow),
