@@ -37,7 +37,6 @@ from agents.selectors import (
     runs_visible,
     workflows_visible,
 )
-from agents.services.budgets import budget_banner
 from studio.models import Project
 from studio.selectors import access_project, has_project_perm, projects_visible, user_role
 
@@ -52,7 +51,6 @@ def _page(request: HttpRequest, template: str, context: dict[str, Any], *, statu
     context = {
         "nav_projects": projects_visible(request.user),
         "role": user_role(request.user, project) if project else None,
-        "budget_banner": budget_banner(project) if project else None,
         **context,
     }
     return render(request, template, context, status=status)

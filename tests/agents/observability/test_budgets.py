@@ -178,3 +178,13 @@ def test_webhook_is_signed_sent_once_and_only_where_the_egress_guard_allows(
     ).hexdigest()
     assert headers["X-Studio-Signature"] == f"sha256={expected}"
     assert webhook_signature("k", "1", b"{}") == "sha256=" + hmac.new(b"k", b"1.{}", hashlib.sha256).hexdigest()
+
+
+def test_the_banner_shows_on_prompts_and_settings_pages_too(research: Workflow, alice: Any, project: Project) -> None:
+    _budget(project)
+    make_run(research, alice, cost="0.85")
+    client = _client(alice)
+    for name in ("project-home", "prompt-list", "project-settings", "project-keys"):
+        body = client.get(reverse(name, args=["acme"])).content.decode()
+        assert 'id="budget-banner"' in body and "85 % of this month&#x27;s budget is spent" in body, name
+    assert 'id="budget-banner"' not in client.get(reverse("project-new")).content.decode()  # outside a project
