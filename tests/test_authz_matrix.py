@@ -170,6 +170,7 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-member": Route({"PATCH": "admin", "DELETE": "admin"}, data={"role": "runner"}),
     "api-keys": Route({"GET": "admin", "POST": "admin"}, data={"name": "matrix", "role": "viewer"}),
     "api-key": Route({"DELETE": "admin"}),
+    "api-project": Route({"GET": "read", "PATCH": "admin"}, data={"description": "matrix"}),
     "api-variables": Route({"GET": "read", "POST": "admin"}, data={"name": "matrix", "type": "str", "value": "x"}),
     "api-variable": Route({"GET": "read", "PATCH": "admin", "DELETE": "admin"}, data={"value": "changed"}),
     # pages

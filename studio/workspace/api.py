@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from studio.api.errors import ApiError
-from studio.models import ApiKey, Membership, Role, Variable, VariableType
+from studio.models import ApiKey, Membership, Project, Role, Variable, VariableType
 from studio.selectors import access_project
 from studio.workspace import selectors as sel
 from studio.workspace import services as svc
@@ -254,3 +254,54 @@ def variable(request: Request, project_slug: str, name: str) -> Response:
     except svc.WorkspaceError as exc:
         _raise(exc)
     return Response(VariableOut(found).data)
+
+
+class ProjectOut(serializers.ModelSerializer[Project]):
+    archived = serializers.BooleanField(source="is_archived", read_only=True)
+
+    class Meta:
+        model = Project
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "max_running_runs",
+            "default_budget_tokens",
+            "default_budget_usd",
+            "default_timeout_s",
+            "archived",
+        ]
+
+
+class ProjectPatchIn(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    max_running_runs = serializers.IntegerField(required=False, help_text="Runs of the project running at once.")
+    default_budget_tokens = serializers.IntegerField(required=False, allow_null=True, help_text="Tokens, in + out.")
+    default_budget_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=6, required=False, allow_null=True, help_text="USD per run."
+    )
+    default_timeout_s = serializers.IntegerField(required=False, allow_null=True, help_text="Seconds per run.")
+
+
+@extend_schema(methods=["GET"], responses={200: ProjectOut}, tags=["projects"], operation_id="project_get")
+@extend_schema(
+    methods=["PATCH"],
+    request=ProjectPatchIn,
+    responses={200: ProjectOut},
+    tags=["projects"],
+    operation_id="project_update",
+)
+@api_view(["GET", "PATCH"])
+def project(request: Request, project_slug: str) -> Response:
+    """A project's settings (every member reads them); PATCH changes them (admins and owners):
+    name, description, running-runs cap, default run budget (tokens, USD; null clears) and timeout (s)."""
+    found = access_project(user=request.user, slug=project_slug, perm="view" if request.method == "GET" else "manage")
+    if request.method == "GET":
+        return Response(ProjectOut(found).data)
+    data = _valid(ProjectPatchIn, request.data)
+    try:
+        found = svc.project_update(project=found, actor=request.user, **data)
+    except svc.WorkspaceError as exc:
+        _raise(exc)
+    return Response(ProjectOut(found).data)

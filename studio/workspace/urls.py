@@ -42,6 +42,7 @@ urlpatterns = [
 ]
 
 api_urlpatterns = [
+    path("projects/<slug:project_slug>", api.project, name="api-project"),
     path("projects/<slug:project_slug>/members", api.members, name="api-members"),
     path("projects/<slug:project_slug>/members/<int:member_id>", api.member, name="api-member"),
     path("projects/<slug:project_slug>/api-keys", api.api_keys, name="api-keys"),
