@@ -11,12 +11,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.deploy.models import ShareLink
 from agents.deploy.openapi import invoke_path, invoke_snippets
+from agents.deploy.schedules import next_times, parse_cron, parse_timezone
 from agents.deploy.selectors import deployment_live
 from agents.deploy.services import deployment_create
 from agents.deploy.sharing import (
@@ -30,10 +32,11 @@ from agents.deploy.sharing import (
 )
 from agents.engine import input_signature, output_signature
 from agents.fragments import pretty_json
+from agents.models import Workflow
 from agents.selectors import access_workflow, access_workflow_version
 from agents.services.runs import GraphInvalidError, RunInputError
 from agents.views.pages import _input_form, _page
-from studio.selectors import access_project, has_project_perm
+from studio.selectors import access_project, has_object_perm, has_project_perm
 
 
 @login_required
@@ -74,7 +77,38 @@ def workflow_api(request: HttpRequest, project_slug: str, workflow_slug: str) ->
             outputs=output_signature(live.version.graph).fields,
             can_manage_keys=has_project_perm(request.user, project, "manage"),
         )
+    if has_object_perm(request.user, workflow, project, "change"):
+        context["triggers"] = _triggers(request, workflow)
     return _page(request, "agents/workflow_api.html", context)
+
+
+def _triggers(request: HttpRequest, workflow: Workflow) -> dict[str, Any]:
+    """The workflow's webhooks (absolute URLs), schedules (next 3 times) and callbacks (last 5 deliveries),
+    read-only: they are managed through the API (see the README)."""
+    now = timezone.now()
+    schedules = []
+    for schedule in workflow.schedules.all():
+        upcoming = (
+            []
+            if schedule.paused
+            else next_times(parse_cron(schedule.cron), parse_timezone(schedule.timezone), now, count=3)
+        )
+        schedules.append((schedule, upcoming))
+    return {
+        "webhooks": [
+            (
+                hook,
+                request.build_absolute_uri(reverse("api-webhook-receive", args=[hook.token])),
+                list(hook.deliveries.all()[:5]),
+            )
+            for hook in workflow.webhook_triggers.all()
+        ],
+        "schedules": schedules,
+        "callbacks": [
+            (endpoint, list(endpoint.deliveries.all()[:5])) for endpoint in workflow.callback_endpoints.all()
+        ],
+        "api_base": f"/api/v1/workflows/{workflow.pk}",
+    }
 
 
 # ------------------------------------------------------------------ share links

@@ -111,3 +111,23 @@ def test_the_javascript_snippet_parses(qa, tmp_path):
     script.write_text(invoke_snippets(workflow=qa, version=qa.versions.get(), server_url="http://x/")["javascript"])
     done = subprocess.run([node, "--check", str(script)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_api_page_lists_triggers_for_editors_only(qa, alice, bob):
+    from agents.deploy.schedules import schedule_save
+    from agents.deploy.webhooks import webhook_create
+
+    trigger, _ = webhook_create(workflow=qa, user=alice, name="github", input_map={"question": "body.title"})
+    schedule_save(
+        workflow=qa,
+        user=alice,
+        data={"name": "nightly", "cron": "0 3 * * *", "timezone": "UTC", "inputs": {"question": "Status?"}},
+    )
+    client = Client()
+    client.force_login(alice)
+    page = client.get("/p/acme/w/qa/api/").content.decode()
+    assert f"http://testserver/api/v1/hooks/{trigger.token}" in page
+    assert "nightly" in page and "03:00 UTC" in page
+    client.force_login(bob)
+    page = client.get("/p/acme/w/qa/api/").content.decode()
+    assert trigger.token not in page and "nightly" not in page
