@@ -219,12 +219,93 @@ class InspectorForm:
                 self._apply_action(action)
         self._validate()
 
+    # ----------------------------------------------------------- form kinds
+
+    def _flat_columns(self, ref: str) -> list[dict[str, Any]] | None:
+        """The columns of a ``$defs`` object whose properties are all scalars (text, number, yes/no, choice)."""
+        definition = self.schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {})
+        props = definition.get("properties") or {}
+        columns = []
+        for col, spec in props.items():
+            kind = (
+                "enum"
+                if "enum" in spec
+                else {"string": "text", "integer": "integer", "number": "number", "boolean": "bool"}.get(
+                    spec.get("type", "")
+                )
+            )
+            if kind is None:
+                return None
+            columns.append(
+                {
+                    "name": col,
+                    "label": _label(col),
+                    "kind": kind,
+                    "choices": spec.get("enum", []),
+                    "default": spec.get("default", False if kind == "bool" else ""),
+                    "required": col in (definition.get("required") or []),
+                    "help": spec.get("description", ""),
+                    "min": spec.get("minimum"),
+                    "max": spec.get("maximum"),
+                }
+            )
+        return columns or None
+
+    def _kind(self, name: str, prop: dict[str, Any]) -> tuple[str, bool]:
+        """:func:`_schema_kind`, with JSON boxes made forms where the shape allows: a list of flat objects is
+        ``rows`` (one row per item, typed inputs), one flat object is ``object`` (typed inputs, switched off = none)."""
+        kind, nullable = _schema_kind(name, prop)
+        if kind != "json":
+            return kind, nullable
+        plain = next((o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"), prop)
+        if plain.get("type") == "array" and "$ref" in plain.get("items", {}):
+            if self._flat_columns(plain["items"]["$ref"]):
+                return "rows", nullable
+        elif "$ref" in plain and self._flat_columns(plain["$ref"]):
+            return "object", nullable
+        return kind, nullable
+
+    def columns(self, name: str) -> list[dict[str, Any]]:
+        """The typed columns of a ``rows`` or ``object`` property."""
+        prop = self.schema["properties"][name]
+        plain = next((o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"), prop)
+        return self._flat_columns(plain.get("$ref") or plain.get("items", {}).get("$ref", "")) or []
+
+    @staticmethod
+    def _typed(column: dict[str, Any], raw: Any) -> Any:
+        if column["kind"] == "bool":
+            return raw in ("on", "true", "1")
+        text = str(raw if raw is not None else "").strip()
+        if column["kind"] in ("integer", "number"):
+            if text == "":
+                return column["default"] if column["default"] != "" else None
+            try:
+                return int(text) if column["kind"] == "integer" else float(text)
+            except ValueError:
+                return text  # pydantic reports it inline
+        return text
+
+    def _read_json_view(self, data: Any, name: str) -> tuple[bool, Any]:
+        """(used, value) of the property's "Edit as JSON" box."""
+        if not data.get(f"cfg-{name}-asjson"):
+            return False, None
+        raw = str(data.get(f"cfg-{name}-json", "")).strip()
+        try:
+            return True, loads_json(raw) if raw else None
+        except json.JSONDecodeError as exc:
+            self.errors.setdefault(name, []).append(
+                f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            )
+        except DocumentTooDeep as exc:
+            self.errors.setdefault(name, []).append(str(exc))
+        return True, self.config.get(name)
+
     # --------------------------------------------------------------- reading
 
     def _read(self, data: Any) -> dict[str, Any]:
         config: dict[str, Any] = {}
         for name, prop in self.schema.get("properties", {}).items():
-            kind, nullable = _schema_kind(name, prop)
+            kind, nullable = self._kind(name, prop)
             key = f"cfg-{name}"
             if kind == "signature":
                 config[name] = self._read_rows(
@@ -236,6 +317,27 @@ class InspectorForm:
                     {"role": r.get("role") or "user", "content": r.get("content", "")}
                     for r in self._read_rows(data, name, ("role", "content"))
                 ]
+            elif kind in ("rows", "object"):
+                used, value = self._read_json_view(data, name)
+                if used:
+                    config[name] = value
+                elif kind == "rows":
+                    columns = self.columns(name)
+                    rows = self._read_rows(data, name, tuple(c["name"] for c in columns))
+                    config[name] = [
+                        {
+                            c["name"]: self._typed(c, row.get(c["name"]))
+                            for c in columns
+                            if c["kind"] == "bool" or str(row.get(c["name"], "")).strip() != "" or c["required"]
+                        }
+                        for row in rows
+                    ]
+                elif data.get(f"{key}-on"):
+                    config[name] = {
+                        c["name"]: self._typed(c, data.get(f"{key}-{c['name']}")) for c in self.columns(name)
+                    }
+                else:
+                    config[name] = None
             elif kind == "prompt":
                 slug = data.get(f"{key}-slug", "")
                 pointer = data.get(f"{key}-pointer", "").strip()
@@ -311,12 +413,16 @@ class InspectorForm:
     def _apply_action(self, action: str) -> None:
         verb, _, name = action.partition(":")
         if verb == "add" and isinstance(self.config.get(name), list):
-            kind, _ = _schema_kind(name, self.schema["properties"].get(name, {}))
-            blank = (
-                {"role": "user", "content": ""}
-                if kind == "messages"
-                else {"name": "", "type": "str", "description": "", "required": True}
-            )
+            kind, _ = self._kind(name, self.schema["properties"].get(name, {}))
+            if kind == "rows":
+                blank: dict[str, Any] = {
+                    c["name"]: c["default"] if c["default"] != "" or not c["choices"] else c["choices"][0]
+                    for c in self.columns(name)
+                }
+            elif kind == "messages":
+                blank = {"role": "user", "content": ""}
+            else:
+                blank = {"name": "", "type": "str", "description": "", "required": True}
             self.config[name] = [*self.config[name], blank]
 
     # ------------------------------------------------------------ validation
@@ -368,7 +474,7 @@ class InspectorForm:
         """The properties to render, main ones first, then the common ones (``advanced``)."""
         out = []
         for name, prop in self.schema.get("properties", {}).items():
-            kind, nullable = _schema_kind(name, prop)
+            kind, nullable = self._kind(name, prop)
             value = self.config.get(name, _resolved(prop).get("default", prop.get("default")))
             field: dict[str, Any] = {
                 "name": name,
@@ -396,6 +502,29 @@ class InspectorForm:
                     }
                     for i, row in enumerate(value or [])
                 ]
+            if kind in ("rows", "object"):
+                columns = self.columns(name)
+                field["columns"] = columns
+                field["text"] = "" if value in (None, {}, []) else json.dumps(value, indent=2, ensure_ascii=False)
+                if kind == "rows":
+                    field["rows"] = [
+                        {
+                            "cells": [{**c, "value": (row or {}).get(c["name"], c["default"])} for c in columns],
+                            "errors": self.row_errors.get(name, {}).get(i, []),
+                        }
+                        for i, row in enumerate(value if isinstance(value, list) else [])
+                    ]
+                else:
+                    field["on"] = isinstance(value, dict)
+                    field["cells"] = [
+                        {
+                            **c,
+                            "value": (value or {}).get(c["name"], c["default"])
+                            if isinstance(value, dict)
+                            else c["default"],
+                        }
+                        for c in columns
+                    ]
             if kind == "messages":
                 field["rows"] = [
                     {**row, "errors": self.row_errors.get(name, {}).get(i, [])} for i, row in enumerate(value or [])
@@ -417,8 +546,8 @@ class InspectorForm:
         ids: list[tuple[str, list[str]]] = [("insp-err-__all__", self.errors.get("__all__", []))]
         for name, prop in self.schema.get("properties", {}).items():
             ids.append((f"insp-err-{name}", self.errors.get(name, [])))
-            kind, _ = _schema_kind(name, prop)
-            if kind in ("signature", "messages"):
+            kind, _ = self._kind(name, prop)
+            if kind in ("signature", "messages", "rows"):
                 for i in range(len(self.config.get(name) or [])):
                     ids.append((f"insp-err-{name}-{i}", self.row_errors.get(name, {}).get(i, [])))
         return ids

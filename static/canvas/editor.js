@@ -596,6 +596,17 @@
   // An inspector keystroke swaps only out-of-band pieces (hx-swap="none"): read the result once the request is done.
   document.body.addEventListener("htmx:afterRequest", () => setTimeout(consumeInspectorResult, 0));
   document.body.addEventListener("htmx:oobAfterSwap", () => consumeInspectorResult());
+  // Opening a property's JSON view shows the node's current value (the form may have changed it since).
+  document.body.addEventListener("toggle", (e) => {
+    const box = e.target;
+    if (!box.matches || !box.matches("details.insp-json") || !box.open) return;
+    const form = box.closest("#insp-form");
+    const node = form && canvas.nodes.get(form.dataset.nodeId);
+    const asJson = box.querySelector('input[type="checkbox"]');
+    if (!node || (asJson && asJson.checked)) return;
+    const value = node.config[box.dataset.prop];
+    box.querySelector("textarea").value = value === undefined || value === null ? "" : JSON.stringify(value, null, 2);
+  }, true);
   // A signature row's type shows its own extra input at once (choices for enum, item type for list).
   document.body.addEventListener("change", (e) => {
     const select = e.target.closest && e.target.closest(".sig-row__type");

@@ -195,3 +195,42 @@ def test_history_restore_buttons_fit_and_the_live_version_is_named(
     screenshot(page, "builder-history")
     open_editor(page, editor_server, workflow)
     assert page.locator("#ed-live").inner_text() == "live: v3"
+
+
+def test_router_routes_and_a_retry_policy_through_forms_only(
+    page: Any,
+    editor_server: str,  # noqa: F811
+    project: Any,
+    alice: Any,
+) -> None:
+    workflow = svc.workflow_from_template(project=project, user=alice, template_slug="conditional", name="")
+    log_in(page, editor_server)
+    open_editor(page, editor_server, workflow)
+    node(page, "router").locator(".sn-title").click()
+    wait_inspector(page, "router")
+    assert page.locator("#cfg-routes-0-name").input_value() == "complaint"
+    assert page.locator("#cfg-routes").count() == 0  # no raw JSON box in the way
+    page.click("#insp-f-routes .insp-add")
+    page.wait_for_selector("#cfg-routes-2-name")
+    page.fill("#cfg-routes-2-name", "refund")
+    page.fill("#cfg-routes-2-description", "the customer wants their money back")
+    node(page, "router").locator(".sn-out", has_text="refund").wait_for(timeout=15_000)
+    page.locator("#insp-form .insp-adv > summary").click()
+    page.check("#cfg-retry-on")
+    page.fill("#cfg-retry-attempts", "4")
+    page.locator("#cfg-retry-backoff_ms").fill("250")
+    wait_js(page, "window.studioEditor.canvas.nodes.get('router').config.retry?.attempts === 4")
+    wait_js(page, "window.studioEditor.canvas.nodes.get('router').config.retry?.backoff_ms === 250")
+    wait_saved(page)
+    screenshot(page, "builder-router-routes-form")
+    workflow.refresh_from_db()
+    router = next(n for n in workflow.draft_graph["nodes"] if n["id"] == "router")
+    assert router["config"]["routes"][2] == {
+        "name": "refund",
+        "when": "",
+        "description": "the customer wants their money back",
+    }
+    assert router["config"]["retry"] == {"attempts": 4, "backoff_ms": 250}
+    # The JSON view is there for power users.
+    page.locator("#insp-f-routes .insp-json summary").click()
+    assert '"refund"' in page.locator("#cfg-routes-json").input_value()
