@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test test-fast lint bench chaos migrate seed clean-venv
+.PHONY: install run test test-fast lint bench chaos migrate seed clean-venv image-test
 
 $(VENV)/.installed: requirements.txt requirements-model.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,8 @@ bench: install $(BENCH_VENV)/.installed
 chaos: install
 	bash scripts/ensure-services.sh
 	$(PY) -m pytest -m chaos -p no:cacheprovider tests/chaos
+
+## The Docker image, end to end (not part of `make test`): a debootstrap base, build, start, run a workflow, stop.
+image-test:
+	bash scripts/ensure-services.sh
+	bash scripts/image-test.sh
