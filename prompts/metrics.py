@@ -1,6 +1,10 @@
 """Per prompt version, from the spans that record it (``traces.Span.prompt_version_id``):
 calls, tokens, cost, latency p50/p95 and error rate — runs and playground calls alike.
 
+Scores per version (:func:`prompt_version_scores`): the ``traces.Score``
+rows judging a span that recorded the version, the step of such a span, or
+its run (a run-level score counts for every version its run used).
+
 Percentiles are PostgreSQL's ``percentile_cont`` (linear interpolation) in
 the query; on other databases (the quickstart's SQLite) the same
 interpolation in Python over the version's latencies. Cost sums the known
@@ -18,7 +22,7 @@ from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q, Sum
 
 from prompts.models import Prompt
-from traces.models import Span, SpanStatus
+from traces.models import Score, Span, SpanStatus
 
 
 class _Percentile(Aggregate):
@@ -118,3 +122,75 @@ def prompt_version_metrics(prompt: Prompt) -> list[VersionMetrics]:
             )
         )
     return out
+
+
+@dataclass
+class VersionScore:
+    """One score name's judgements of one version: ``count`` scores, ``mean`` of their
+    values (None when none has a value), ``passed``/``failed`` the scores labelled
+    ``pass``/``fail``; ``pass_rate`` 0-1 over those two (None when neither)."""
+
+    name: str
+    count: int = 0
+    value_sum: float = 0.0
+    valued: int = 0
+    passed: int = 0
+    failed: int = 0
+
+    @property
+    def mean(self) -> float | None:
+        return self.value_sum / self.valued if self.valued else None
+
+    @property
+    def pass_rate(self) -> float | None:
+        judged = self.passed + self.failed
+        return self.passed / judged if judged else None
+
+
+def prompt_version_scores(prompt: Prompt) -> dict[int, list[VersionScore]]:
+    """Version number -> its :class:`VersionScore` per score name (sorted by name), for every
+    version of ``prompt`` (already accessed) with at least one score.
+
+    A score counts for a version when it judges a span whose ``prompt_version_id``
+    is the version, that span's step (``span_id`` empty) or that span's run
+    (``step_id`` and ``span_id`` empty); each score counts once per version.
+    """
+    numbers = dict(prompt.versions.values_list("pk", "version"))
+    spans = Span.objects.filter(project_id=prompt.project_id, prompt_version_id__in=list(numbers))
+    by_span: dict[int, set[int]] = {}
+    by_step: dict[int, set[int]] = {}
+    by_run: dict[int, set[int]] = {}
+    for span_pk, step_id, run_id, version_pk in spans.values_list("pk", "step_id", "run_id", "prompt_version_id"):
+        by_span.setdefault(span_pk, set()).add(version_pk)
+        if step_id is not None:
+            by_step.setdefault(step_id, set()).add(version_pk)
+        if run_id is not None:
+            by_run.setdefault(run_id, set()).add(version_pk)
+    if not by_span:
+        return {}
+    scores = Score.objects.filter(project_id=prompt.project_id).filter(
+        Q(span_id__in=spans.values("pk"))
+        | Q(span_id__isnull=True, step_id__in=spans.exclude(step_id__isnull=True).values("step_id"))
+        | Q(span_id__isnull=True, step_id__isnull=True, run_id__in=spans.exclude(run_id__isnull=True).values("run_id"))
+    )
+    table: dict[int, dict[str, VersionScore]] = {}
+    for name, value, label, run_id, step_id, span_id in scores.values_list(
+        "name", "value", "label", "run_id", "step_id", "span_id"
+    ):
+        if span_id is not None:
+            versions = by_span.get(span_id, set())
+        elif step_id is not None:
+            versions = by_step.get(step_id, set())
+        else:
+            versions = by_run.get(run_id, set())
+        for version_pk in versions:
+            row = table.setdefault(numbers[version_pk], {}).setdefault(name, VersionScore(name=name))
+            row.count += 1
+            if value is not None:
+                row.value_sum += value
+                row.valued += 1
+            if label == "pass":
+                row.passed += 1
+            elif label == "fail":
+                row.failed += 1
+    return {number: [rows[name] for name in sorted(rows)] for number, rows in table.items()}

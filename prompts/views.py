@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from prompts import services as svc
 from prompts.diff import messages_diff
-from prompts.metrics import prompt_version_metrics
+from prompts.metrics import prompt_version_metrics, prompt_version_scores
 from prompts.models import Prompt
 from prompts.selectors import access_prompt, prompt_version_get, prompts_visible
 from prompts.usage import prompt_uses
@@ -153,7 +153,8 @@ def prompt_label_move(request: HttpRequest, project_slug: str, prompt_slug: str)
 @require_http_methods(["GET"])
 def prompt_usage(request: HttpRequest, project_slug: str, prompt_slug: str) -> HttpResponse:
     """Which published workflow nodes use the prompt (by label or pinned version, with the version
-    each gets now) and, per version, calls, tokens, cost, latency p50/p95 and error rate from the spans."""
+    each gets now) and, per version, calls, tokens, cost, latency p50/p95 and error rate from the spans,
+    and the scores (count, mean, pass rate per score name) of the spans, steps and runs that used it."""
     project = access_project(user=request.user, slug=project_slug)
     prompt = access_prompt(user=request.user, project=project, slug=prompt_slug)
     labels = dict(prompt.labels.values_list("name", "version__version"))
@@ -161,7 +162,19 @@ def prompt_usage(request: HttpRequest, project_slug: str, prompt_slug: str) -> H
         {"use": use, "resolves_to": use.version if use.version is not None else labels.get(use.label or "")}
         for use in sorted(prompt_uses(prompt), key=lambda u: (u.workflow_name, u.node_label))
     ]
-    context = {"project": project, "prompt": prompt, "uses": uses, "metrics": prompt_version_metrics(prompt)}
+    scores = prompt_version_scores(prompt)
+    score_rows = [
+        {"version": number, "score": score, "first": index == 0, "span": len(scores[number])}
+        for number in sorted(scores, reverse=True)
+        for index, score in enumerate(scores[number])
+    ]
+    context = {
+        "project": project,
+        "prompt": prompt,
+        "uses": uses,
+        "metrics": prompt_version_metrics(prompt),
+        "score_rows": score_rows,
+    }
     return page(request, "prompts/prompt_usage.html", context)
 
 

@@ -11,10 +11,10 @@ from django.test import Client
 from django.utils import timezone
 
 from agents.services import workflows as wf
-from prompts.metrics import prompt_version_metrics
+from prompts.metrics import prompt_version_metrics, prompt_version_scores
 from prompts.models import Prompt
 from prompts.services import prompt_create, prompt_label_move, prompt_version_commit
-from traces.models import Span, SpanStatus, Trace
+from traces.models import Score, ScoreSource, Span, SpanStatus, Trace
 
 
 def _graph(prompt_ref: dict[str, Any]) -> dict[str, Any]:
@@ -132,3 +132,48 @@ def test_the_list_counts_nodes_and_promote_warns_before_breaking_a_workflow(gree
     assert 'id="promote-confirm"' not in page
     fine = client.get("/p/acme/prompts/greeting/promote/", {"label": "production", "version": "2"}).content.decode()
     assert 'id="promote-confirm"' in fine and "promote-blocked" not in fine
+
+
+def test_scores_per_version_from_span_step_and_run_scores(greeting: Prompt, alice: Any, bob: Any) -> None:
+    project = greeting.project
+    v1, v2 = greeting.versions.get(version=1), greeting.versions.get(version=2)
+    trace = Trace.objects.create(project=project, name="t")
+    now = timezone.now()
+    span_a = Span.objects.create(
+        trace=trace, project=project, prompt_version_id=v1.pk, run_id=901, step_id=9011, started_at=now
+    )
+    Span.objects.create(trace=trace, project=project, prompt_version_id=v1.pk, run_id=902, step_id=9021, started_at=now)
+    Span.objects.create(trace=trace, project=project, prompt_version_id=v2.pk, run_id=903, step_id=9031, started_at=now)
+    Span.objects.create(trace=trace, project=project, run_id=904, step_id=9041, started_at=now)  # no prompt
+    ev, human = ScoreSource.EVALUATOR, ScoreSource.HUMAN
+    Score.objects.create(
+        project=project, run_id=901, span_id=span_a.pk, name="contains", value=1.0, label="pass", source=ev
+    )
+    Score.objects.create(project=project, run_id=902, step_id=9021, name="contains", value=0.0, label="fail", source=ev)
+    Score.objects.create(project=project, run_id=901, name="thumbs", value=1.0, source=human, created_by=bob)
+    Score.objects.create(project=project, run_id=903, name="contains", value=1.0, label="pass", source=ev)
+    Score.objects.create(project=project, run_id=903, name="tone", label="friendly", source=ScoreSource.API)
+    Score.objects.create(project=project, run_id=904, name="contains", value=0.0, label="fail", source=ev)  # other
+    Score.objects.create(project=project, run_id=901, step_id=5, name="thumbs", value=0.0, source=human)  # other step
+    scores = prompt_version_scores(greeting)
+    [contains1, thumbs1] = scores[1]
+    assert (contains1.name, contains1.count, contains1.mean, contains1.pass_rate) == ("contains", 2, 0.5, 0.5)
+    assert (thumbs1.name, thumbs1.count, thumbs1.mean, thumbs1.pass_rate) == ("thumbs", 1, 1.0, None)
+    [contains2, tone2] = scores[2]
+    assert (contains2.count, contains2.pass_rate) == (1, 1.0)
+    assert (tone2.name, tone2.count, tone2.mean, tone2.pass_rate) == ("tone", 1, None, None)
+    client = Client()
+    client.force_login(bob)
+    body = client.get("/p/acme/prompts/greeting/usage/").content.decode()
+    row = body.split('id="scores-v1-contains"')[1].split("</tr>")[0]
+    assert ">2</td>" in row and "0.50" in row and "50 %" in row and "(1/2)" in row
+    row = body.split('id="scores-v2-contains"')[1].split("</tr>")[0]
+    assert "100 %" in row and "(1/1)" in row
+    assert 'id="scores-v2-tone"' in body and 'id="scores-v1-thumbs"' in body
+
+
+def test_usage_page_without_scores_says_so(greeting: Prompt, bob: Any) -> None:
+    client = Client()
+    client.force_login(bob)
+    body = client.get("/p/acme/prompts/greeting/usage/").content.decode()
+    assert "No scores yet" in body and 'id="scores-v1-' not in body
