@@ -2,7 +2,8 @@
 # `make image-test`: build the Studio image on a Debian base made here (no registry pull), start it
 # (web + worker + beat, host network) against the host's PostgreSQL and Redis, run a workflow through the
 # invoke API on the local model, check the generated keys and the non-root user, then stop everything.
-# Needs: a Docker engine (dockerd; started here when installed but not running), debootstrap (first run only),
+# Needs: a Docker engine (Debian's docker.io: installed and dockerd started here when missing, as root),
+# debootstrap (first run only),
 # PostgreSQL, Redis and the local model server on the host (scripts/ensure-services.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,14 @@ VOLUME=$NAME-data
 mkdir -p var
 say() { printf '\n== %s\n' "$*"; }
 
-# ---- the engine
+# ---- the engine (Debian's docker.io) and debootstrap, installed when missing, as scripts/ensure-services.sh does
+need_apt=()
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+  say "installing ${need_apt[*]} from Debian"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
 if ! docker info >/dev/null 2>&1; then
   if command -v dockerd >/dev/null && [ "$(id -u)" = 0 ]; then
     say "starting dockerd (log: var/log/dockerd.log)"
