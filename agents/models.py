@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from studio.models import Project
+from traces.models import ReplayMode
 
 
 def empty_graph() -> dict[str, Any]:
@@ -140,6 +141,10 @@ class Run(models.Model):
     trace_id = models.BigIntegerField(null=True, blank=True)
     session_id = models.CharField(
         max_length=200, blank=True, default="", help_text="Groups the runs of one chat-style session (API field)."
+    )
+    replay = models.CharField(
+        max_length=8, blank=True, default="", choices=ReplayMode.choices,
+        help_text="How model calls use the project's recordings (suite case runs; traces.replay).",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

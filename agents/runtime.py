@@ -374,6 +374,7 @@ class GatewayLLMClient:
     trace_id: int | None
     steps: DjangoStepStore
     endpoints: dict[str, ModelEndpoint] = field(default_factory=dict)
+    replay: str = ""  # the run's ReplayMode: passed to every call (suite case runs; traces.replay)
     _listening: bool = False
     _listening_checked_at: float = float("-inf")
 
@@ -396,7 +397,7 @@ class GatewayLLMClient:
         context = gateway.SpanContext(
             project_id=self.project_id, trace_id=self.trace_id, run_id=self.run_id,
             step_id=self.steps.step_ids.get((request.node_id, request.iteration)),
-            node_id=request.node_id, name=request.node_id,
+            node_id=request.node_id, name=request.node_id, replay=self.replay,
         )
         try:
             result = await gateway.complete(
@@ -726,7 +727,8 @@ def _build_runtime(run: Run) -> Runtime:
                             reuse_from_run_id=run.parent_run_id, reuse_nodes=reuse_nodes, redactor=redactor)
     steps.load_existing()
     return wrap_effects(redactor, Runtime(
-        llm=GatewayLLMClient(project_id=run.project_id, run_id=run.pk, trace_id=run.trace_id, steps=steps),
+        llm=GatewayLLMClient(project_id=run.project_id, run_id=run.pk, trace_id=run.trace_id, steps=steps,
+                             replay=run.replay),
         steps=steps,
         events=ChannelEventSink(run_id=run.pk),
         prompts=DjangoPromptStore(project_id=run.project_id),

@@ -86,8 +86,14 @@ class ModelEndpointAdmin(GuardedModelAdmin):
         ("Structured output", {"fields": ["structured_output"]}),
         (
             "Prices (USD per 1M tokens; leave blank when unknown — never 0 unless it is free)",
-            {"fields": ["input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok",
-                        "cache_write_price_per_mtok"]},
+            {
+                "fields": [
+                    "input_price_per_mtok",
+                    "output_price_per_mtok",
+                    "cached_input_price_per_mtok",
+                    "cache_write_price_per_mtok",
+                ]
+            },
         ),
         ("Limits", {"fields": ["context_window", "timeout_s"]}),
         ("Sampling", {"fields": ["pinned_params"]}),

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import ipaddress
 import logging
@@ -152,6 +153,8 @@ class SpanContext:
     name: str = ""
     kind: str = "chat"
     redact: tuple[str, ...] = field(default=(), repr=False)  # secrets: never in a repr or a log line
+    #: A :class:`~traces.models.ReplayMode` value: "" (off) for every call but a suite case run's.
+    replay: str = ""
 
 
 @dataclass
@@ -325,12 +328,23 @@ async def complete(
     ``endpoint.pinned_params`` override them.
     ``on_token``: async callback per text delta; turns on streaming.
 
+    ``context.replay`` (a :class:`~traces.models.ReplayMode`): ``record``
+    calls the model and records the answer under the request's key
+    (:mod:`traces.replay`); ``replay`` answers from the recording without
+    calling the model (the span's output has ``replayed: true``, no tokens,
+    cost 0) and raises ``GatewayError`` ``no_recording`` when there is none;
+    ``fill`` replays when it can, else calls and records.
+
     Returns a :class:`Completion`. Raises :class:`GatewayError` (its
     ``span_id`` set to the error span). An exception raised by ``on_token``
     propagates unchanged after the span is recorded as an error.
     """
     # The endpoint's pinned parameters win over the caller's (reproducible runs: temperature 0, a seed).
     params = {**(params or {}), **(endpoint.pinned_params or {})}
+    if context.replay:  # suite case runs only (traces.replay); a normal call pays this one test
+        return await _complete_with_recordings(
+            endpoint, messages, schema, tools, params, context, prompt_version_id, on_token, span_sink
+        )
     prepared: recording.Prepared | None = None
     started = time.perf_counter()
     call = recording.CallRecord(endpoint=endpoint, context=context, prompt_version_id=prompt_version_id)
@@ -367,6 +381,121 @@ async def complete(
         raise
     latency_ms = (time.perf_counter() - started) * 1000
     return await _finish(call, prepared, answer, schema, latency_ms, span_sink)
+
+
+async def _complete_with_recordings(
+    endpoint: ModelEndpoint,
+    messages: list[dict[str, Any]],
+    schema: dict[str, Any] | None,
+    tools: list[dict[str, Any]] | None,
+    params: dict[str, Any],
+    context: SpanContext,
+    prompt_version_id: int | None,
+    on_token: OnToken | None,
+    span_sink: SpanSink | None,
+) -> Completion:
+    """:func:`complete` for a context with a replay mode (see its doc and :mod:`traces.replay`)."""
+    from traces import replay
+    from traces.models import ReplayMode
+
+    normalised = replay.normalised_request(endpoint, messages, schema, tools, params)
+    key = replay.request_key(normalised)
+    if context.replay in (ReplayMode.REPLAY, ReplayMode.FILL):
+        response = await _in_db_thread(replay.recording_find, context.project_id, key)
+        if response is not None:
+            return await _replayed(
+                endpoint, messages, schema, tools, params, context, prompt_version_id, response, on_token, span_sink
+            )
+        if context.replay == ReplayMode.REPLAY:
+            prepared = await _in_db_thread(recording.prepare, endpoint, context)  # the span is redacted as any
+            call = recording.CallRecord(endpoint=endpoint, context=context, prompt_version_id=prompt_version_id)
+            call.raw_input = _raw_input(messages, schema, tools, params)
+            error = GatewayError(
+                f"No recording for this call (endpoint {endpoint.slug!r}, model {endpoint.model}, "
+                f"request key {key[:12]}): a prompt, model, input or parameter changed since the suite was "
+                "recorded. Run the suite with --replay=fill to call the model and record it.",
+                transient=False,
+                code=replay.NO_RECORDING,
+            )
+            await _record_failure(call, prepared, time.perf_counter(), error, error.code, span_sink)
+            raise error
+    live = dataclasses.replace(context, replay="")
+    completion = await complete(
+        endpoint=endpoint,
+        messages=messages,
+        schema=schema,
+        tools=tools,
+        params=params,
+        context=live,
+        prompt_version_id=prompt_version_id,
+        on_token=on_token,
+        span_sink=span_sink,
+    )
+    await _in_db_thread(
+        functools.partial(
+            replay.recording_save,
+            project_id=context.project_id,
+            key=key,
+            endpoint=endpoint,
+            request=normalised,
+            completion=completion,
+            redact_values=context.redact,
+        )
+    )
+    return completion
+
+
+async def _replayed(
+    endpoint: ModelEndpoint,
+    messages: list[dict[str, Any]],
+    schema: dict[str, Any] | None,
+    tools: list[dict[str, Any]] | None,
+    params: dict[str, Any],
+    context: SpanContext,
+    prompt_version_id: int | None,
+    response: dict[str, Any],
+    on_token: OnToken | None,
+    span_sink: SpanSink | None,
+) -> Completion:
+    """The recorded ``response`` as a :class:`Completion`: no model call, no tokens, cost 0; one span
+    whose output says ``replayed: true`` (with the recorded token counts as ``recorded_usage``)."""
+    prepared = await _in_db_thread(recording.prepare, endpoint, context)  # same checks and redaction as a call
+    call = recording.CallRecord(endpoint=endpoint, context=context, prompt_version_id=prompt_version_id)
+    call.raw_input = _raw_input(messages, schema, tools, params)
+    call.request = _build_request(endpoint, messages, schema, tools, params, None)
+    call.mark_started()
+    text = str(response.get("text", ""))
+    tool_calls = [ToolCall(str(c["id"]), str(c["name"]), dict(c["arguments"])) for c in response.get("tool_calls", [])]
+    if on_token is not None and text:
+        await on_token(text)
+    answer = Answer(text=text, tool_calls=tool_calls, finish_reason=str(response.get("finish_reason", "")))
+    parsed, parse_error = parse_json_output(text) if schema is not None else (None, "")
+    call.set_answer(answer, parsed=parsed, parse_error=parse_error, cost=Decimal("0"), price_source="replay")
+    call.output["replayed"] = True
+    call.output["recorded_usage"] = {
+        name: int(response.get(name) or 0) for name in ("input_tokens", "output_tokens", "cached_tokens")
+    }
+    if span_sink is not None:
+        call.mark_ended()
+        span_sink(call, prepared)
+        trace_id, span_id = context.trace_id or 0, 0
+    else:
+        trace_id, span_id = await _in_db_thread(recording.record_span, call, prepared)
+    return Completion(
+        text=text,
+        parsed=parsed,
+        tool_calls=tool_calls,
+        input_tokens=0,
+        output_tokens=0,
+        cached_tokens=0,
+        cost_usd=Decimal("0"),
+        price_source="replay",
+        latency_ms=0.0,
+        span_id=span_id,
+        trace_id=trace_id,
+        finish_reason=answer.finish_reason,
+        parse_error=parse_error,
+    )
 
 
 def _raw_input(

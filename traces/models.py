@@ -40,7 +40,11 @@ class ModelEndpoint(models.Model):
     model = models.CharField(max_length=200, help_text="LiteLLM model string, e.g. openai/gpt-4o-mini")
     api_base = models.URLField(blank=True, help_text="Base URL of an OpenAI-compatible server, if any.")
     api_key_secret = models.ForeignKey(
-        Secret, null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
+        Secret,
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="+",
         help_text="Project secret holding the provider API key.",
     )
     structured_output = models.CharField(
@@ -56,9 +60,12 @@ class ModelEndpoint(models.Model):
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per 1M cached input tokens"
     )
     cache_write_price_per_mtok = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True,
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
         help_text="USD per 1M tokens written to the prompt cache (Anthropic cache creation); empty: LiteLLM's, "
-                  "else the input price",
+        "else the input price",
     )
     use_litellm_prices = models.BooleanField(
         default=True, help_text="Without prices here, price calls from LiteLLM's map; off: record the cost as unknown."
@@ -66,9 +73,10 @@ class ModelEndpoint(models.Model):
     context_window = models.PositiveIntegerField(default=8192, help_text="tokens")
     timeout_s = models.FloatField(default=120.0, help_text="seconds per call")
     pinned_params = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Sampling parameters every call to this endpoint uses, over the node's own "
-                  '(e.g. {"temperature": 0, "seed": 42} for reproducible test runs).',
+        '(e.g. {"temperature": 0, "seed": 42} for reproducible test runs).',
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -227,9 +235,12 @@ class Span(models.Model):
     def usage(self) -> TokenUsage:
         """The span's tokens as a :class:`~traces.tokens.TokenUsage`."""
         return TokenUsage(
-            input_tokens=self.input_tokens, cache_read_tokens=self.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens, output_tokens=self.output_tokens,
-            reasoning_tokens=self.reasoning_tokens, provider_total_tokens=self.provider_total_tokens,
+            input_tokens=self.input_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            output_tokens=self.output_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            provider_total_tokens=self.provider_total_tokens,
             estimated=self.usage_estimated,
         )
 
@@ -289,3 +300,46 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"score {self.name}={self.value if self.value is not None else self.label} on run {self.run_id}"
+
+
+class ReplayMode(models.TextChoices):
+    """How a run's model calls use the project's recordings (:class:`CallRecording`, :mod:`traces.replay`).
+
+    ``off``: a normal run, nothing read or written. ``record``: call the model
+    and record each answer (a live suite case run). ``replay``: answer every
+    call from a recording, never calling the model; a call with none fails.
+    ``fill``: answer from a recording when there is one, else call the model
+    and record it.
+    """
+
+    OFF = "", "Off"
+    RECORD = "record", "Record"
+    REPLAY = "replay", "Replay"
+    FILL = "fill", "Replay, record what is missing"
+
+
+class CallRecording(models.Model):
+    """One recorded model call of a project: the normalised request and the answer, for deterministic replay.
+
+    ``key``: SHA-256 hex of the normalised request (:func:`traces.replay.request_key`:
+    endpoint slug and model, messages, schema, tools, sampling parameters).
+    ``request``: that normalised request (redacted), for reading. ``response``:
+    ``{"text", "tool_calls", "finish_reason", "input_tokens", "output_tokens",
+    "cached_tokens"}`` as the model answered. The latest recording of a key wins.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="call_recordings")
+    key = models.CharField(max_length=64)
+    endpoint_slug = models.SlugField(max_length=64)
+    model = models.CharField(max_length=200)
+    request = models.JSONField(default=dict)
+    response = models.JSONField(default=dict)
+    source_span_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "key"], name="call_recording_unique_key")]
+
+    def __str__(self) -> str:
+        return f"recording {self.key[:12]} ({self.endpoint_slug})"

@@ -63,7 +63,10 @@ def trace_start(*, project_id: int, run_id: int | None = None, name: str = "", s
     other traces of a chat-style session.
     """
     return Trace.objects.create(
-        project_id=project_id, run_id=run_id, name=name[:200], session_id=session_id[:200],
+        project_id=project_id,
+        run_id=run_id,
+        name=name[:200],
+        session_id=session_id[:200],
         source=TraceSource.RUN if run_id is not None else TraceSource.CALL,
     )
 
@@ -108,9 +111,18 @@ def retention_enforce(*, now: dt.datetime | None = None, batch: int = RETENTION_
                 break
             traces += Trace.objects.filter(pk__in=ids).delete()[0]
         if spans or traces:
-            audit_record(project=project, actor=None, verb="traces.retention", obj=project,
-                         data={"days": project.trace_retention_days, "before": cutoff.isoformat(),
-                               "spans": spans, "traces": traces})
+            audit_record(
+                project=project,
+                actor=None,
+                verb="traces.retention",
+                obj=project,
+                data={
+                    "days": project.trace_retention_days,
+                    "before": cutoff.isoformat(),
+                    "spans": spans,
+                    "traces": traces,
+                },
+            )
         totals["spans"] += spans
         totals["traces"] += traces
     return totals

@@ -229,6 +229,7 @@ class DjangoSubworkflowRunner:
                 timeout_s=workflow.timeout_s or settings.STUDIO_RUN_TIMEOUT_S,
                 budget_tokens=_remaining(parent.budget_tokens, parent.total_tokens, workflow.budget_tokens),
                 budget_usd=_remaining(parent.budget_usd, parent.cost_usd, workflow.budget_usd),
+                replay=parent.replay,  # a replayed suite case replays its sub-workflows' calls too
             )
             call = SubworkflowCall.objects.create(parent_run=parent, node_id=node_id, iteration=iteration,
                                                   child_run=child)

@@ -74,7 +74,11 @@ def judge(*, project_id: int, run: Run, config: dict[str, Any], observed: Observ
     scale = config.get("scale", "pass_fail")
     schema = _ONE_TO_FIVE if scale == "1-5" else _PASS_FAIL
     context = gateway.SpanContext(
-        project_id=project_id, trace_id=run.trace_id, run_id=run.pk, name=f"judge:{config['prompt']}"
+        project_id=project_id,
+        trace_id=run.trace_id,
+        run_id=run.pk,
+        name=f"judge:{config['prompt']}",
+        replay=run.replay,  # a replayed case's judge is answered from the recording too
     )
     try:
         completion = async_to_sync(gateway.complete)(

@@ -43,7 +43,7 @@ from agents.services.runs import GraphInvalidError, RunInputError, run_start
 from studio.lib.jsonsafe import json_problem
 from studio.models import Project
 from studio.services import audit_record
-from traces.models import Score, ScoreSource
+from traces.models import ReplayMode, Score, ScoreSource
 
 #: Rows one upload may hold.
 MAX_UPLOAD_ROWS = 10_000
@@ -699,8 +699,17 @@ def graph_hash(graph: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
-def suite_run_start(*, workflow: Workflow, user: Any, version: WorkflowVersion | None = None) -> SuiteRun:
+def suite_run_start(
+    *, workflow: Workflow, user: Any, version: WorkflowVersion | None = None, replay: str = ""
+) -> SuiteRun:
     """Run every case of the workflow's suite against ``version`` (the draft when None).
+
+    ``replay`` (deterministic replay, :mod:`traces.replay`): "" — the cases
+    call the model and record every answer; ``replay`` — every model call is
+    answered from the project's recordings (none made; a call without one
+    fails its case, "no recording for this call"); ``fill`` — replay what is
+    recorded, call and record the rest. The mode travels with each case's
+    run row (``Run.replay``) to the workers.
 
     Each case is a normal run (queued, dispatched on commit to the workers,
     traced and costed); the project's running-runs cap bounds how many run
@@ -709,6 +718,9 @@ def suite_run_start(*, workflow: Workflow, user: Any, version: WorkflowVersion |
     Raises :class:`EvaluationError` (``no_suite``, ``no_input_node``,
     ``invalid_graph``).
     """
+    modes = {"": ReplayMode.RECORD, "replay": ReplayMode.REPLAY, "fill": ReplayMode.FILL}
+    if replay not in modes:
+        raise EvaluationError('replay must be "", "replay" or "fill".', code="bad_replay")
     suite = Suite.objects.filter(workflow=workflow).first()
     if suite is None or not suite.cases.exists() or not suite.checks.exists():
         raise EvaluationError("The workflow's suite needs at least one case and one check.", code="no_suite")
@@ -737,7 +749,9 @@ def suite_run_start(*, workflow: Workflow, user: Any, version: WorkflowVersion |
             )
             try:
                 with transaction.atomic():
-                    result.run = run_start(workflow=workflow, user=user, inputs=case.inputs, version=version)
+                    result.run = run_start(
+                        workflow=workflow, user=user, inputs=case.inputs, version=version, replay=modes[replay]
+                    )
             except RunInputError as exc:
                 result.status = CaseStatus.FAILED
                 result.error = "The inputs do not fit the signature: " + "; ".join(
@@ -758,6 +772,7 @@ def suite_run_start(*, workflow: Workflow, user: Any, version: WorkflowVersion |
             data={
                 "workflow": workflow.slug,
                 "target": suite_run.target_label,
+                "replay": replay,
                 "cases": suite.cases.count(),
                 "checks": suite.checks.count(),
             },

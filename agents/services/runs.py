@@ -79,12 +79,14 @@ def run_start(
     *, workflow: Workflow, user: Any, inputs: dict[str, Any], version: WorkflowVersion | None = None,
     budget_tokens: int | None = None, budget_usd: Decimal | None = None, max_concurrency: int | None = None,
     parent_run: Run | None = None, rerun_from_node: str = "", timeout_s: int | None = None,
-    session_id: str = "",
+    session_id: str = "", replay: str = "",
 ) -> Run:
     """Create a queued run of ``version`` (the draft when None) and dispatch it on commit.
 
     ``session_id`` (at most 200 characters, else ``RunInputError``) groups
-    the runs of one chat-style session in the trace explorer.
+    the runs of one chat-style session in the trace explorer. ``replay``: a
+    :class:`traces.models.ReplayMode` value (suite case runs set it; it travels
+    with the run row to the worker and into every model call's span context).
 
     Budgets default to the workflow's, then the project's defaults (tokens:
     input + output; USD); so does ``timeout_s``, the run's wall-clock limit in
@@ -137,6 +139,7 @@ def run_start(
             timeout_s=timeout_s or workflow.timeout_s or workflow.project.default_timeout_s
             or settings.STUDIO_RUN_TIMEOUT_S,
             parent_run=parent_run, rerun_from_node=rerun_from_node, session_id=session_id,
+            replay=replay,
         )
         event_append(run_id=run.pk, type="run.queued", payload={"status": "queued"})
         audit_record(project=workflow.project, actor=user, verb="run.start", obj=run,

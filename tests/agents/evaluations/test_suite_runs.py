@@ -217,7 +217,6 @@ def test_the_llm_judge_grades_through_the_gateway_with_its_span_recorded(qa, ali
     [
         (["--project", "nope"], 'Project "nope" does not exist'),
         (["--project", "acme", "--version", "7"], "has no version 7"),
-        (["--project", "acme", "--draft", "--replay"], "--replay"),
     ],
 )
 def test_test_workflow_refuses_bad_arguments_with_exit_2(qa, args, message):

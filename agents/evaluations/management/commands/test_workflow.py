@@ -1,4 +1,4 @@
-"""``python manage.py test_workflow <workflow> --project <p> [--version N | --draft] [--junit FILE] [--json]``.
+"""``manage.py test_workflow <workflow> --project <p> [--version N | --draft] [--junit FILE] [--json] [--replay[=fill]]``.
 
 Runs the workflow's test suite through the same path as the UI (each case a
 normal run on the workers; quickstart: in this process), waits for it, and
@@ -6,7 +6,10 @@ prints one line per failing case. Exit status: 0 when every case passed, 1
 when one failed (or the wait timed out), 2 for bad arguments (no such
 project, workflow or version, no suite, a workflow without an input node).
 ``--junit FILE`` writes JUnit XML: one ``testcase`` per case, a ``failure``
-with the failing checks' messages.
+with the failing checks' messages. ``--replay`` answers every model call
+from the project's recordings (zero model calls; a call with no recording
+fails its case); ``--replay=fill`` records the calls that have none. Without
+it the cases call the model and record their answers.
 """
 
 from __future__ import annotations
@@ -107,15 +110,12 @@ class Command(BaseCommand):
             nargs="?",
             const="on",
             choices=["on", "fill"],
-            help="answer model calls from recordings (not available yet: exits 2)",
+            help="answer every model call from the project's recordings (no model call; a call without one "
+            "fails its case); --replay=fill calls the model for those and records them",
         )
         parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for every case")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["replay"]:
-            raise CommandError(
-                "--replay: recorded model calls are not available in this version of Studio.", returncode=2
-            )
         project = Project.objects.filter(slug=options["project"]).first()
         if project is None:
             raise CommandError(f'Project "{options["project"]}" does not exist.', returncode=2)
@@ -131,7 +131,8 @@ class Command(BaseCommand):
         else:
             version = None if options["draft"] else workflow.versions.order_by("-version").first()
         try:
-            suite_run = suite_run_start(workflow=workflow, user=None, version=version)
+            replay = {None: "", "on": "replay", "fill": "fill"}[options["replay"]]
+            suite_run = suite_run_start(workflow=workflow, user=None, version=version, replay=replay)
         except EvaluationError as exc:
             raise CommandError(exc.message, returncode=2) from exc
         deadline = time.monotonic() + options["timeout"]
