@@ -8,6 +8,8 @@ prompt is fetched with ``access_prompt`` inside the already-accessed project.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -24,6 +26,21 @@ from prompts.selectors import access_prompt, prompt_version_get, prompts_visible
 from prompts.usage import prompt_uses
 from studio.selectors import access_project, has_project_perm
 from studio.workspace.views import page
+
+
+def _last_change(prompt: Prompt) -> dict[str, Any] | None:
+    """The newer of the prompt's latest version commit and latest label move:
+    ``{"what": "v3 committed" | "production → v3", "who": username | "system", "when": datetime}``;
+    None when it has neither."""
+    version = prompt.versions.select_related("created_by").order_by("-created_at", "-id").first()
+    move = prompt.label_moves.select_related("moved_by", "to_version").first()
+    if move is not None and (version is None or move.moved_at >= version.created_at):
+        who = move.moved_by.username if move.moved_by else "system"
+        return {"what": f"{move.label} → v{move.to_version.version}", "who": who, "when": move.moved_at}
+    if version is not None:
+        who = version.created_by.username if version.created_by else "system"
+        return {"what": f"v{version.version} committed", "who": who, "when": version.created_at}
+    return None
 
 
 @login_required
@@ -55,6 +72,7 @@ def prompt_list(request: HttpRequest, project_slug: str) -> HttpResponse:
     prompts = list(qs)
     for prompt in prompts:  # published nodes that use it (each workflow's latest published version)
         prompt.use_count = len(prompt_uses(prompt))  # type: ignore[attr-defined]
+        prompt.last_change = _last_change(prompt)  # type: ignore[attr-defined]
     context = {
         "project": project,
         "prompts": prompts,

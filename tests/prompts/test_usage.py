@@ -177,3 +177,28 @@ def test_usage_page_without_scores_says_so(greeting: Prompt, bob: Any) -> None:
     client.force_login(bob)
     body = client.get("/p/acme/prompts/greeting/usage/").content.decode()
     assert "No scores yet" in body and 'id="scores-v1-' not in body
+
+
+def test_the_list_shows_the_latest_of_version_commit_and_label_move(greeting: Prompt, alice: Any) -> None:
+    from studio.models import Membership, Role
+    from tests.conftest import UserFactory
+
+    dana = UserFactory(username="dana")
+    Membership.objects.create(project=greeting.project, user=dana, role=Role.ADMIN)
+    client = Client()
+    client.force_login(alice)
+
+    def last_change() -> str:
+        body = client.get("/p/acme/prompts/").content.decode()
+        return body.split("data-last-change>")[1].split("</td>")[0]
+
+    assert last_change().startswith("production → v1 · alice · ")  # the move came after both commits
+    prompt_label_move(prompt=greeting, label="production", version=greeting.versions.get(version=2), user=dana)
+    assert last_change().startswith("production → v2 · dana · ")
+    prompt_version_commit(
+        prompt=greeting, user=alice, messages=[{"role": "user", "content": "Yo {{ name }}"}], variables=["name"]
+    )
+    assert last_change().startswith("v3 committed · alice · ")
+    fresh = prompt_create(project=greeting.project, user=alice, name="Zebra")
+    body = client.get("/p/acme/prompts/").content.decode()
+    assert "none yet" in body.split(f'id="prompt-{fresh.pk}"')[1].split("</tr>")[0]

@@ -34,7 +34,7 @@ def test_list_shows_labels_and_searches(greeting: Prompt, bob: Any) -> None:
     client = client_for(bob)
     body = client.get("/p/acme/prompts/").content.decode()
     assert "production → v1" in body
-    assert "v2 · alice ·" in body  # the last version and who committed it
+    assert "production → v1 · alice ·" in body  # the last change (the move came after v2) and who
     assert 'href="/p/acme/prompts/"' in body  # the sidebar link
     assert "Greeting" not in client.get("/p/acme/prompts/", {"q": "zzz"}).content.decode().split("<main")[-1]
 
