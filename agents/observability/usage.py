@@ -216,9 +216,13 @@ def _with_latency(qs: QuerySet[Any], group: list[str]) -> list[dict[str, Any]]:
     else:
         rows = list(qs.values(*group).annotate(**_run_sums()))
         for row in rows:
+            # values_list, not only(): the run queryset may carry select_related("workflow"), which
+            # Django refuses to combine with deferring that very field.
             durations = sorted(
-                (r.finished_at - r.started_at).total_seconds() * 1000
-                for r in qs.filter(finished, **{g: row[g] for g in group}).only("started_at", "finished_at")
+                (finished_at - started_at).total_seconds() * 1000
+                for started_at, finished_at in qs.filter(finished, **{g: row[g] for g in group}).values_list(
+                    "started_at", "finished_at"
+                )
             )
             row["p50_ms"], row["p95_ms"] = _percentile(durations, 0.5), _percentile(durations, 0.95)
     for row in rows:
