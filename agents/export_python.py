@@ -59,7 +59,19 @@ from typing import Any
 
 from agents.models import Workflow
 
-SUPPORTED = {"input", "output", "llm", "agent", "template", "router", "join", "loop", "parallel", "guardrail"}
+SUPPORTED = {
+    "input",
+    "output",
+    "llm",
+    "agent",
+    "template",
+    "router",
+    "join",
+    "loop",
+    "parallel",
+    "guardrail",
+    "approval",
+}
 _BASEMODEL_NAMES = {
     "model_config",
     "model_fields",
@@ -87,7 +99,26 @@ OVERRIDE: dict[str, str | None] = {"model": None, "api_base": None}
 # The iteration key of the step being run ("" at the top level, "2" in loop round 2 ...).
 ITERATION: contextvars.ContextVar[str] = contextvars.ContextVar("iteration", default="")
 # Nodes that emit only some of their output ports (the chosen route, pass or fail).
-BRANCHING = {"router", "guardrail"}
+BRANCHING = {"router", "guardrail", "approval"}
+APPROVAL: dict[str, Any] = {"decision": None, "comment": ""}  # --approve / --reject decide every approval
+
+
+def ask_approval(node_id: str, title: str, instructions: str, values: dict[str, Any]) -> tuple[bool, str]:
+    """A person's decision on an approval node: (approved, comment).
+
+    ``--approve`` or ``--reject`` (with ``--comment``) decide every approval of the run; without them
+    the reviewer is asked on the console (``y`` approves, anything else rejects).
+    """
+    if APPROVAL["decision"] is not None:
+        return bool(APPROVAL["decision"]), str(APPROVAL["comment"])
+    print(f"Approval needed: {title} ({node_id})", file=sys.stderr)
+    if instructions:
+        print(instructions, file=sys.stderr)
+    print(json.dumps(values, indent=2, ensure_ascii=False), file=sys.stderr)
+    print("Approve? [y/N] ", end="", file=sys.stderr, flush=True)  # prompts on stderr: stdout is the result
+    approved = sys.stdin.readline().strip().lower() in ("y", "yes")
+    print("Comment (optional): ", end="", file=sys.stderr, flush=True)
+    return approved, sys.stdin.readline().strip()
 
 
 def render(source: str, variables: dict[str, Any]) -> str:
@@ -381,7 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-base", help="base URL of an OpenAI-compatible server for every model node")
     parser.add_argument("--studio-url", help="send the trace of this run to this studio")
     parser.add_argument("--api-key", default=os.environ.get("STUDIO_API_KEY"), help="studio API key (sk_...)")
+    decide = parser.add_mutually_exclusive_group()
+    decide.add_argument("--approve", action="store_true", help="approve every approval node (no prompt)")
+    decide.add_argument("--reject", action="store_true", help="reject every approval node (no prompt)")
+    parser.add_argument("--comment", default="", help="the reviewer's comment with --approve / --reject")
     args = parser.parse_args(argv)
+    if args.approve or args.reject:
+        APPROVAL["decision"], APPROVAL["comment"] = bool(args.approve), args.comment
     raw = args.input
     if raw.startswith("@"):
         with open(raw[1:], encoding="utf-8") as handle:
@@ -890,7 +927,7 @@ class _Emitter:
             inputs = outputs  # the run's inputs enter through the input node
         elif kind == "output":
             outputs = inputs  # and its outputs leave through the output node
-        elif kind in ("router", "guardrail"):  # only the chosen ports are emitted
+        elif kind in ("router", "guardrail", "approval"):  # only the chosen ports are emitted
             outputs = [{**f, "required": False, "default": None} for f in outputs]
         self.signatures.append("\n" + _model_source(f"{cls}Inputs", inputs, f"Inputs of {title}."))
         self.signatures.append("\n" + _model_source(f"{cls}Outputs", outputs, f"Outputs of {title}."))
@@ -928,7 +965,23 @@ class _Emitter:
             return self.parallel(config, node_id, fn, cls)
         if kind == "guardrail":
             return self.guardrail_body(config, node_id, cls, inputs)
+        if kind == "approval":
+            return self.approval(node, node_id, cls)
         raise Untranslatable(f"{kind!r} nodes are not translated yet")
+
+    def approval(self, node: dict[str, Any], node_id: str, cls: str) -> str:
+        """A person decides: ``--approve`` / ``--reject`` or a console prompt. Approved: the reviewed values
+        and the comment go on; rejected: only ``rejected`` and ``comment`` (the approved path is skipped)."""
+        config = node.get("config") or {}
+        return (
+            "    values = inputs.model_dump(by_alias=True)\n"
+            f"    instructions = render({_text(config.get('instructions', ''))}, values).strip()\n"
+            f"    approved, comment = ask_approval({node_id!r}, {_text(node.get('label') or node_id)}, instructions, values)\n"
+            "    if not approved:\n"
+            '        comment = comment or "Rejected."\n'
+            f'        return {cls}Outputs.model_validate({{"rejected": comment, "comment": comment}})\n'
+            f'    return {cls}Outputs.model_validate({{**values, "comment": comment}})\n'
+        )
 
     def llm(self, node: dict[str, Any], node_id: str, cls: str) -> str:
         kind, config = node["type"], node.get("config") or {}

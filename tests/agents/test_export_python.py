@@ -168,15 +168,21 @@ def test_invalid_inputs_fail_with_a_validation_error(project: Project, alice: An
 def test_unsupported_node_types_raise_instead_of_being_skipped(project: Project, alice: Any) -> None:
     graph = research_graph()
     graph["nodes"].append(
-        {"id": "gate", "type": "approval", "label": "Gate", "config": {}, "position": {"x": 0, "y": 0}}
+        {
+            "id": "call",
+            "type": "http",
+            "label": "Call",
+            "config": {"url": "https://example.com/x"},
+            "position": {"x": 0, "y": 0},
+        }
     )
-    workflow = svc.workflow_create(project=project, user=alice, name="With approval", graph=graph)
+    workflow = svc.workflow_create(project=project, user=alice, name="With http", graph=graph)
     try:
         source = export_python(workflow=workflow)
     except ValueError as exc:  # the node type's config is not valid as is: refused with the reason
-        assert "Gate" in str(exc)
+        assert "Call" in str(exc)
         return
-    assert "NotImplementedError" in source and "'approval'" in source
+    assert "NotImplementedError" in source and "'http'" in source
 
 
 def test_a_cycle_is_refused(project: Project, alice: Any) -> None:
@@ -254,8 +260,8 @@ TEMPLATE_INPUTS: dict[str, dict[str, Any]] = {
     "research-brief": {"topic": "solar power"},
     "sequential": {"topic": "tea"},
 }
-#: Templates with a node the export does not translate (supervisor, approval).
-NOT_TRANSLATED = {"hierarchical": "supervisor", "approval": "approval"}
+#: Templates with a node the export does not translate (supervisor, http).
+NOT_TRANSLATED = {"hierarchical": "supervisor", "approval": "http"}
 
 
 def ruff_problems(script: Path) -> str:
@@ -601,3 +607,84 @@ def test_exported_scripts_hold_free_text_to_the_gateways_pattern():
     line = next(line for line in RUNTIME.splitlines() if line.startswith("TEXT_START_PATTERN"))
     exec(line, namespace)  # noqa: S102 - a line of our own constant
     assert namespace["TEXT_START_PATTERN"] == TEXT_START_PATTERN
+
+
+@pytest.mark.parametrize(("flags", "approved"), [(["--approve", "--comment", "fine"], True), (["--reject"], False)])
+def test_approval_exports_with_approve_and_reject_flags_like_the_studio(
+    project: Project, alice: Any, tmp_path: Path, flags: list[str], approved: bool
+) -> None:
+    import asyncio
+
+    from agents.engine import execute_graph
+    from agents.engine.protocols import Decision
+    from tests.agents.engine.engine_testkit import DictApprovals, Kit, ScriptedLLM
+
+    review = {"inputs": [_field("topic")], "instructions": "Check {{ topic }}"}
+    graph = {
+        "schema": 1,
+        "nodes": [
+            _node("input", "input", {"fields": [_field("topic")]}),
+            _node("review", "approval", review),
+            _node(
+                "output",
+                "output",
+                {"fields": [_field(n, required=False) for n in ("topic", "comment", "rejected")]},
+            ),
+        ],
+        "edges": [
+            _edge("input", "topic", "review", "topic"),
+            _edge("review", "topic", "output", "topic"),
+            _edge("review", "comment", "output", "comment"),
+            _edge("review", "rejected", "output", "rejected"),
+        ],
+    }
+    script = export_graph(project, alice, graph, tmp_path, "approval-gate")
+    source = script.read_text()
+    assert "NotImplementedError" not in source and "ask_approval('review'" in source
+    result = subprocess.run(
+        [sys.executable, str(script), "--input", json.dumps({"topic": "tea"}), *flags],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    exported = json.loads(result.stdout)
+
+    comment = "fine" if approved else ""
+    kit = Kit(
+        ScriptedLLM(lambda request: ""),
+        extra={"approvals": DictApprovals({("review", ""): Decision(approved=approved, comment=comment)})},
+    )
+    studio = asyncio.run(execute_graph(graph, {"topic": "tea"}, kit.runtime))
+    assert studio.status == "succeeded"
+    assert exported == studio.outputs
+    if approved:
+        assert exported["topic"] == "tea" and exported["comment"] == "fine"
+    else:
+        assert exported["rejected"] == "Rejected." and exported["topic"] is None
+
+
+def test_approval_without_a_flag_asks_on_the_console(project: Project, alice: Any, tmp_path: Path) -> None:
+    graph = {
+        "schema": 1,
+        "nodes": [
+            _node("input", "input", {"fields": [_field("topic")]}),
+            _node("review", "approval", {"inputs": [_field("topic")], "instructions": "Check {{ topic }}"}),
+            _node("output", "output", {"fields": [_field("topic", required=False)]}),
+        ],
+        "edges": [_edge("input", "topic", "review", "topic"), _edge("review", "topic", "output", "topic")],
+    }
+    script = export_graph(project, alice, graph, tmp_path, "approval-console")
+    result = subprocess.run(
+        [sys.executable, str(script), "--input", json.dumps({"topic": "tea"})],
+        input="y\nlooks good\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Approval needed: Review (review)" in result.stderr and "Check tea" in result.stderr
+    assert json.loads(result.stdout) == {"topic": "tea"}
