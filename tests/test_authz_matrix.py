@@ -172,6 +172,12 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-key": Route({"DELETE": "admin"}),
     "api-project": Route({"GET": "read", "PATCH": "admin"}, data={"description": "matrix"}),
     "api-variables": Route({"GET": "read", "POST": "admin"}, data={"name": "matrix", "type": "str", "value": "x"}),
+    "api-secrets": Route({"GET": "read", "POST": "admin"}, data={"name": "MATRIX", "value": "matrix-value"}),
+    "api-secret": Route({"GET": "read", "PUT": "admin", "DELETE": "admin"}, data={"value": "new-value"}),
+    # an endpoint's POST with the name taken is a 400 (duplicate): the route still answers by level
+    "api-endpoints": Route({"GET": "read", "POST": "admin"}, data={"name": "Matrix", "model": "openai/matrix"}),
+    "api-endpoint": Route({"GET": "read", "PATCH": "admin", "DELETE": "admin"}, data={"name": "Matrix endpoint"}),
+    "api-endpoint-test": "admin",
     "api-variable": Route({"GET": "read", "PATCH": "admin", "DELETE": "admin"}, data={"value": "changed"}),
     # pages
     "home": "login",
@@ -375,6 +381,7 @@ KWARG_DEFAULTS = {
     "filter_id": "saved_filter_pk",
     "trace_id": "external_trace_pk",
     "name": "variable_name",
+    "secret_name": "secret_name",
     "dataset_id": "dataset_pk",
     "suite_run_id": "suite_run_pk",
 }
@@ -456,6 +463,7 @@ class Side:
     prompt_version_number: int = 1
     invitation_pk: int = 0
     variable_name: str = "team"
+    secret_name: str = "TOKEN"
     invitation_token: str = ""
     audit_format: str = "csv"
     reset_uid: str = "MQ"

@@ -44,6 +44,14 @@ def access_secret(*, project: Project, pk: Any) -> Secret:
     return found
 
 
+def access_secret_named(*, project: Project, name: str) -> Secret:
+    """A secret of ``project`` by its name (exact; its ciphertext stays unread). Raises ``Http404``."""
+    found = Secret.objects.select_related("project", "created_by").filter(project=project, name=name[:100]).first()
+    if found is None:
+        raise Http404("Secret not found.")
+    return found
+
+
 def access_invitation(*, project: Project, pk: Any) -> Invitation:
     """An invitation of ``project`` by id. Raises ``Http404``."""
     found = Invitation.objects.select_related("project").filter(project=project, pk=_int(pk)).first()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from studio.workspace import api, views
+from studio.workspace import api, secrets_api, views
 
 urlpatterns = [
     path("projects/new/", views.project_new, name="project-new"),
@@ -47,6 +47,8 @@ api_urlpatterns = [
     path("projects/<slug:project_slug>/members/<int:member_id>", api.member, name="api-member"),
     path("projects/<slug:project_slug>/api-keys", api.api_keys, name="api-keys"),
     path("projects/<slug:project_slug>/api-keys/<int:key_id>", api.api_key, name="api-key"),
+    path("projects/<slug:project_slug>/secrets", secrets_api.secrets, name="api-secrets"),
+    path("projects/<slug:project_slug>/secrets/<str:secret_name>", secrets_api.secret, name="api-secret"),
     path("projects/<slug:project_slug>/variables", api.variables, name="api-variables"),
     path("projects/<slug:project_slug>/variables/<str:name>", api.variable, name="api-variable"),
 ]

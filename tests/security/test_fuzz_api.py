@@ -61,6 +61,15 @@ def world(project: Project, alice: Any) -> dict[str, Any]:
     )
     spare_member = Membership.objects.create(project=project, user=UserFactory(username="dave"), role=Role.VIEWER)
     Variable.objects.create(project=project, name="spare_var", type="str", value="x")
+    from studio.crypto import secret_create
+
+    secret_create(project=project, name="SPARE", value="spare-value")
+    from traces.models import ModelEndpoint
+
+    # loopback, not allow-listed: Test connection is refused by the egress guard at once (no call leaves)
+    spare_endpoint = ModelEndpoint.objects.create(
+        project=project, slug="spare", name="Spare", model="openai/spare", api_base="http://127.0.0.1:9/v1"
+    )
     from agents.services.workflows import workflow_templates
 
     templates = workflow_templates()
@@ -79,6 +88,8 @@ def world(project: Project, alice: Any) -> dict[str, Any]:
             "key_id": spare_key.pk,
             "member_id": spare_member.pk,
             "name": "spare_var",
+            "secret_name": "SPARE",
+            "endpoint_id": spare_endpoint.pk,
             "slug": templates[0].slug if templates else "sequential",
         },
     }
