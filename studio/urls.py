@@ -7,7 +7,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from studio import sso, views
 from studio.workspace.urls import api_urlpatterns as workspace_api
-from traces.endpoints.urls import api_urlpatterns as endpoints_api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -30,7 +29,7 @@ urlpatterns = [
     # Swagger UI from drf-spectacular-sidecar's static files; its init script is a separate file (CSP: no inline JS).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(workspace_api)),
-    path("api/v1/", include(endpoints_api)),
+    path("api/v1/", include("traces.endpoints.api_urls")),
     path("api/v1/", include("agents.api.urls")),
     path("api/v1/", include("prompts.api.urls")),
     path("api/v1/", include("traces.otel.urls")),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from traces.endpoints import api, views
+from traces.endpoints import views
 
 urlpatterns = [
     path("p/<slug:project_slug>/settings/endpoints/", views.project_endpoints_page, name="project-endpoints"),
@@ -14,10 +14,4 @@ urlpatterns = [
         name="endpoint-delete",
     ),
     path("p/<slug:project_slug>/settings/endpoints/<int:endpoint_id>/test/", views.endpoint_test, name="endpoint-test"),
-]
-
-api_urlpatterns = [
-    path("projects/<slug:project_slug>/endpoints", api.endpoints, name="api-endpoints"),
-    path("projects/<slug:project_slug>/endpoints/<int:endpoint_id>", api.endpoint, name="api-endpoint"),
-    path("projects/<slug:project_slug>/endpoints/<int:endpoint_id>/test", api.endpoint_test, name="api-endpoint-test"),
 ]
