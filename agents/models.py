@@ -437,3 +437,70 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id} {self.month:%Y-%m} {self.percent}%"
+
+
+class UsageSpanHour(models.Model):
+    """Hourly rollup of a project's spans (model calls) per endpoint and model, for the usage page
+    (``agents.observability.rollups``). ``hour`` is the UTC hour of ``Span.started_at``; tokens are the
+    spans' disjoint parts; ``cost_usd`` sums known prices (None when no call was priced);
+    ``unknown_calls`` counts successful calls without a price."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    endpoint = models.ForeignKey("traces.ModelEndpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.CharField(max_length=200, blank=True)
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
+    unknown_calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "hour"], name="usage_span_hour_project")]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.hour:%Y-%m-%d %H}h {self.model}"
+
+
+class UsageRunHour(models.Model):
+    """Hourly rollup of a project's runs per workflow, user and API key (``hour``: UTC hour of
+    ``Run.created_at``): runs, failed, tokens, cost (USD, known prices), runs with an unknown price,
+    and ``latency_hist``, the wall times (ms) of finished runs as ``{bucket index: count}`` with the
+    fixed buckets of ``agents.observability.rollups``."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey("studio.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    runs = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
+    unknown_runs = models.PositiveIntegerField(default=0)
+    latency_hist = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "hour"], name="usage_run_hour_project")]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.hour:%Y-%m-%d %H}h workflow {self.workflow_id}"
+
+
+class UsageRollupState(models.Model):
+    """The one row saying how far the hourly rollups go: hours before ``rolled_until`` are complete
+    (as of ``passed_at``); the watermarks are the highest span and run ids seen by the last two passes."""
+
+    rolled_until = models.DateTimeField()
+    passed_at = models.DateTimeField()
+    span_id_seen = models.BigIntegerField(default=0)
+    span_id_seen_before = models.BigIntegerField(default=0)
+    run_id_seen = models.BigIntegerField(default=0)
+    run_id_seen_before = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"rolled until {self.rolled_until:%Y-%m-%d %H:%M}"

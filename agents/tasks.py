@@ -54,3 +54,12 @@ def send_budget_webhook(alert_id: int) -> str:
     from agents.services.budgets import budget_webhook_send
 
     return budget_webhook_send(alert_id)
+
+
+@shared_task(name="agents.tasks.usage_rollup", ignore_result=True, time_limit=120)
+def usage_rollup() -> int:
+    """Beat task (every minute): fold new spans and runs into the hourly usage rollups
+    (``agents.observability.rollups.rollup_pass``). Returns the count of cells recomputed."""
+    from agents.observability.rollups import rollup_pass
+
+    return rollup_pass()

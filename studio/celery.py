@@ -19,6 +19,10 @@ app.conf.beat_schedule = {
         "task": "traces.tasks.enforce_retention",
         "schedule": float(os.environ.get("STUDIO_RETENTION_SWEEP_SECONDS", "3600")),
     },
+    "usage-rollup": {  # hourly usage rollups for the usage page (agents.observability.rollups)
+        "task": "agents.tasks.usage_rollup",
+        "schedule": float(os.environ.get("STUDIO_USAGE_ROLLUP_SECONDS", "60")),
+    },
     # Workflow schedules (agents.deploy.schedules): fires the due ones; missed times fire once, not piled up.
     "deploy-schedules-tick": {
         "task": "agents.deploy.tasks.tick_schedules",

@@ -21,18 +21,20 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
 from agents.fragments import format_usd
-from agents.models import Run, RunStatus
+from agents.models import Run, RunStatus, Workflow
+from agents.observability import rollups
 from agents.observability.filters import day_start
-from agents.selectors import runs_visible
+from agents.selectors import runs_visible, workflows_visible
 from agents.services.budgets import month_start
-from studio.models import Project
-from traces.models import Span, SpanStatus
+from studio.models import ApiKey, Project
+from traces.models import ModelEndpoint, Span, SpanStatus
 
 BUCKETS = ("hour", "day", "week")
 MAX_BUCKETS = 1000
@@ -105,8 +107,62 @@ def usage_cells(*, project: Project, start: dt.datetime, end: dt.datetime, bucke
     """One scan of the spans: per ``bucket`` (``at``) and (``endpoint``, ``model``) the span sums of
     :func:`_span_sums`. :func:`usage_series` and :func:`usage_by_model` are folded from these cells,
     so the page reads the span table once."""
+    split = _rollup_split(start, end)
+    if split is not None:
+        return _cells_from_rollups(project, start, split, end, bucket)
     rows = usage_rows_for_csv(project=project, start=start, end=end, bucket=bucket)
     return [{**row, "endpoint": row.pop("endpoint__slug") or ""} for row in rows]
+
+
+def _rollup_split(start: dt.datetime, end: dt.datetime) -> dt.datetime | None:
+    """Where the hourly rollups stop and live rows start for [start, end) (``start`` when no hour of the
+    range is rolled up yet); None when rollups cannot serve the range: none on this database, or a time
+    zone whose offset is not whole hours (a UTC hour would straddle two local buckets)."""
+    until = rollups.rolled_until()
+    if until is None:
+        return None
+    for when in (start, end):
+        offset = timezone.localtime(when).utcoffset() or dt.timedelta(0)
+        if offset % dt.timedelta(hours=1):
+            return None
+    return min(max(until, start), end)
+
+
+def _cells_from_rollups(
+    project: Project, start: dt.datetime, split: dt.datetime, end: dt.datetime, bucket: str
+) -> list[dict[str, Any]]:
+    """:func:`usage_cells` folded from the hourly span rollups (before ``split``) and live rows (after)."""
+    slugs = dict(ModelEndpoint.objects.filter(project_id=project.pk).values_list("pk", "slug"))
+    cells: dict[tuple[Any, str, str], dict[str, Any]] = {}
+    for row in rollups.span_rows(project.pk, start, split, end, bucket):
+        at = _bucket_start(row["hour"], bucket)
+        endpoint = slugs.get(row["endpoint_id"], "") if row["endpoint_id"] else ""
+        cell = cells.get((at, endpoint, row["model"]))
+        if cell is None:
+            cell = cells[(at, endpoint, row["model"])] = {
+                **dict.fromkeys(_span_sums(), 0),
+                "cost": None,
+                "at": at,
+                "endpoint": endpoint,
+                "model": row["model"],
+            }
+        parts = {
+            "fresh_tokens": row["input_tokens"],
+            "cache_read": row["cache_read_tokens"],
+            "cache_write": row["cache_write_tokens"],
+            "output_only": row["output_tokens"],
+            "reasoning": row["reasoning_tokens"],
+            "calls": row["calls"],
+            "errors": row["errors"],
+            "unknown_calls": row["unknown_calls"],
+        }
+        for key, value in parts.items():
+            cell[key] += value
+        cell["in_tokens"] += row["input_tokens"] + row["cache_read_tokens"] + row["cache_write_tokens"]
+        cell["out_tokens"] += row["output_tokens"] + row["reasoning_tokens"]
+        if row["cost_usd"] is not None:
+            cell["cost"] = (cell["cost"] or Decimal("0")) + row["cost_usd"]
+    return sorted(cells.values(), key=lambda c: (c["at"], c["endpoint"], c["model"]))
 
 
 def _fold(cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -255,9 +311,16 @@ class RunStats:
     unknown_runs: int
 
 
-def run_stats(*, user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> RunStats:
+def run_stats(
+    *, user: Any, project: Project, start: dt.datetime, end: dt.datetime, rows: list[dict[str, Any]] | None = None
+) -> RunStats:
     """The project's run figures over the range (runs the user may see)."""
-    rows = _with_latency(_runs(user, project, start, end).annotate(all=F("project_id")), ["all"])
+    rolled = _run_groups_from_rollups(user, project, start, end, lambda r: (), rows)
+    rows = (
+        list(rolled.values())
+        if rolled is not None
+        else _with_latency(_runs(user, project, start, end).annotate(all=F("project_id")), ["all"])
+    )
     row = (
         rows[0]
         if rows
@@ -275,17 +338,109 @@ def run_stats(*, user: Any, project: Project, start: dt.datetime, end: dt.dateti
     return RunStats(**{k: row[k] for k in RunStats.__dataclass_fields__})
 
 
-def usage_by_workflow(*, user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+def usage_by_workflow(
+    *, user: Any, project: Project, start: dt.datetime, end: dt.datetime, rows: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Per workflow (slug, name): runs, failed, error_rate, tokens, cost, unknown_runs, p50_ms, p95_ms."""
-    rows = _with_latency(_runs(user, project, start, end), ["workflow__slug", "workflow__name"])
+    rolled = _run_groups_from_rollups(user, project, start, end, lambda r: r["workflow_id"], rows)
+    if rolled is None:
+        rows = _with_latency(_runs(user, project, start, end), ["workflow__slug", "workflow__name"])
+    else:
+        names = {w.pk: (w.slug, w.name) for w in Workflow.objects.filter(pk__in=list(rolled)).only("slug", "name")}
+        rows = [{**row, "workflow__slug": names[pk][0], "workflow__name": names[pk][1]} for pk, row in rolled.items()]
     return sorted(rows, key=lambda r: (-r["cost"], -r["runs"]))
 
 
-def usage_by_user(*, user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+def usage_by_user(
+    *, user: Any, project: Project, start: dt.datetime, end: dt.datetime, rows: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Per user who started runs (``created_by__username``, None for runs started by the system) and API key
     (``api_key__name``/``api_key__prefix``, None from a page or the CLI): as by workflow."""
-    rows = _with_latency(_runs(user, project, start, end), ["created_by__username", "api_key__name", "api_key__prefix"])
+    rolled = _run_groups_from_rollups(user, project, start, end, lambda r: (r["created_by_id"], r["api_key_id"]), rows)
+    if rolled is None:
+        rows = _with_latency(
+            _runs(user, project, start, end), ["created_by__username", "api_key__name", "api_key__prefix"]
+        )
+    else:
+        users = dict(
+            get_user_model().objects.filter(pk__in=[k[0] for k in rolled if k[0]]).values_list("pk", "username")
+        )
+        keys = {k.pk: (k.name, k.prefix) for k in ApiKey.objects.filter(pk__in=[k[1] for k in rolled if k[1]])}
+        rows = [
+            {
+                **row,
+                "created_by__username": users.get(user_id) if user_id else None,
+                "api_key__name": keys[key_id][0] if key_id in keys else None,
+                "api_key__prefix": keys[key_id][1] if key_id in keys else None,
+            }
+            for (user_id, key_id), row in rolled.items()
+        ]
     return sorted(rows, key=lambda r: (-r["cost"], -r["runs"]))
+
+
+def _run_groups_from_rollups(
+    user: Any,
+    project: Project,
+    start: dt.datetime,
+    end: dt.datetime,
+    key: Any,
+    rows: list[dict[str, Any]] | None = None,
+) -> dict[Any, dict[str, Any]] | None:
+    """Run figures grouped by ``key(row)`` from the hourly run rollups (before the split) and live rows
+    (after), for the workflows the user may see: :func:`_run_sums` plus ``error_rate`` and
+    ``p50_ms``/``p95_ms`` estimated from the merged latency histograms (error bound: see
+    :mod:`agents.observability.rollups`). None when rollups cannot serve the range."""
+    if rows is None:
+        rows = _rolled_run_rows(user, project, start, end)
+    if rows is None:
+        return None
+    groups: dict[Any, dict[str, Any]] = {}
+    hists: dict[Any, dict[int, int]] = {}
+    for row in rows:
+        k = key(row)
+        group = groups.setdefault(k, {"runs": 0, "failed": 0, "tokens": 0, "cost": Decimal("0"), "unknown_runs": 0})
+        group["runs"] += row["runs"]
+        group["failed"] += row["failed"]
+        group["tokens"] += row["tokens"]
+        group["cost"] += row["cost_usd"]
+        group["unknown_runs"] += row["unknown_runs"]
+        hist = hists.setdefault(k, {})
+        for index, count in row["latency_hist"].items():
+            hist[index] = hist.get(index, 0) + count
+    for k, group in groups.items():
+        group["error_rate"] = group["failed"] / group["runs"] if group["runs"] else 0.0
+        group["p50_ms"] = rollups.hist_percentile(hists[k], 0.5)
+        group["p95_ms"] = rollups.hist_percentile(hists[k], 0.95)
+    return groups
+
+
+def _rolled_run_rows(user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]] | None:
+    """The run cells of :func:`agents.observability.rollups.run_rows` for the workflows the user may see;
+    None when rollups cannot serve the range."""
+    split = _rollup_split(start, end)
+    if split is None:
+        return None
+    workflow_ids = list(
+        workflows_visible(user=user, project=project, include_deleted=True).values_list("pk", flat=True)
+    )
+    return rollups.run_rows(project.pk, workflow_ids, start, split, end)
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What the usage page shows of runs: :func:`run_stats`, :func:`usage_by_workflow`, :func:`usage_by_user`."""
+
+    stats: RunStats
+    by_workflow: list[dict[str, Any]]
+    by_user: list[dict[str, Any]]
+
+
+def run_figures(*, user: Any, project: Project, start: dt.datetime, end: dt.datetime) -> RunFigures:
+    """The three run views of the usage page from one read of the run rollups (same figures as calling
+    each function)."""
+    rows = _rolled_run_rows(user, project, start, end)
+    args = {"user": user, "project": project, "start": start, "end": end, "rows": rows}
+    return RunFigures(run_stats(**args), usage_by_workflow(**args), usage_by_user(**args))
 
 
 def workflow_month_totals(*, workflow_ids: list[int], now: dt.datetime | None = None) -> dict[int, dict[str, Any]]:

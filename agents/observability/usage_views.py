@@ -68,7 +68,8 @@ def usage_page(request: HttpRequest, project_slug: str) -> HttpResponse:
     start, end, bucket = data["start"], data["end"], data["bucket"]
     cells = sel.usage_cells(project=project, start=start, end=end, bucket=bucket)  # one scan of the spans
     series = sel.usage_series(project=project, start=start, end=end, bucket=bucket, cells=cells)
-    stats = sel.run_stats(user=request.user, project=project, start=start, end=end)
+    runs = sel.run_figures(user=request.user, project=project, start=start, end=end)  # one read of the runs
+    stats = runs.stats
     models = sel.usage_by_model(project=project, start=start, end=end, cells=cells)
     totals = {
         "calls": sum(r["calls"] for r in series),
@@ -88,14 +89,8 @@ def usage_page(request: HttpRequest, project_slug: str) -> HttpResponse:
         error_pct=f"{stats.error_rate * 100:.1f} %",
         chart=_chart_data(series, bucket),
         by_model=[_row_view(r, unknown_key="unknown_calls") for r in models],
-        by_workflow=[
-            _row_view(r, unknown_key="unknown_runs")
-            for r in sel.usage_by_workflow(user=request.user, project=project, start=start, end=end)
-        ],
-        by_user=[
-            _row_view(r, unknown_key="unknown_runs")
-            for r in sel.usage_by_user(user=request.user, project=project, start=start, end=end)
-        ],
+        by_workflow=[_row_view(r, unknown_key="unknown_runs") for r in runs.by_workflow],
+        by_user=[_row_view(r, unknown_key="unknown_runs") for r in runs.by_user],
     )
     return _page(request, "agents/observability/usage.html", context)
 
