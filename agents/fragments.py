@@ -167,7 +167,7 @@ ERROR_SENTENCES: dict[str, str] = {
     "invalid_expression": "A router expression is not valid.",
     "expression_error": "A router expression failed on the values it got.",
     "forbidden_host": "An HTTP request was refused: its address is not allowed.",
-    "egress_refused": "An HTTP request was refused: its address is not allowed.",
+    "egress_refused": "A call was refused: its address is not on the studio's allowed list.",
     "invalid_url": "An HTTP request had an invalid URL.",
     "http_status": "An API answered with an error status.",
     "tool_not_found": "A tool the agent called does not exist.",
