@@ -133,6 +133,13 @@ class SuiteRunIn(serializers.Serializer[Any]):
     version = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_POSITIVE_INT, help_text="A published version; the draft when omitted"
     )
+    replay = serializers.ChoiceField(
+        choices=["", "replay", "fill"],
+        required=False,
+        default="",
+        help_text='Model calls: "" calls the model and records; "replay" answers from the recordings; '
+        '"fill" replays and records what is missing',
+    )
 
 
 class ScoreOut(serializers.ModelSerializer[Score]):
@@ -295,7 +302,7 @@ def suite_runs(request: Request, project_slug: str, workflow_slug: str) -> Respo
     if "version" in data:
         version = access_workflow_version(user=request.user, workflow=workflow, version=data["version"])
     try:
-        suite_run = svc.suite_run_start(workflow=workflow, user=request.user, version=version)
+        suite_run = svc.suite_run_start(workflow=workflow, user=request.user, version=version, replay=data["replay"])
     except svc.EvaluationError as exc:
         raise _error(exc) from exc
     return Response(SuiteRunOut(suite_run).data, status=status.HTTP_201_CREATED)

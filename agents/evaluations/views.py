@@ -347,13 +347,17 @@ def workflow_suite(request: HttpRequest, project_slug: str, workflow_slug: str) 
 @login_required
 @require_POST
 def workflow_suite_run(request: HttpRequest, project_slug: str, workflow_slug: str) -> HttpResponse:
-    """Run the suite on the draft (``version`` empty) or a published version; go to its grid."""
+    """Run the suite on the draft (``version`` empty) or a published version; go to its grid.
+
+    ``replay``: "" (call the model and record), ``replay`` or ``fill`` (see ``suite_run_start``)."""
     project = access_project(user=request.user, slug=project_slug)
     workflow = access_workflow(user=request.user, project=project, slug=workflow_slug, perm="run")
     raw = request.POST.get("version", "")
     version = access_workflow_version(user=request.user, workflow=workflow, version=int(raw)) if raw.isdigit() else None
     try:
-        suite_run = svc.suite_run_start(workflow=workflow, user=request.user, version=version)
+        suite_run = svc.suite_run_start(
+            workflow=workflow, user=request.user, version=version, replay=request.POST.get("replay", "")
+        )
     except svc.EvaluationError as exc:
         return _page(
             request,

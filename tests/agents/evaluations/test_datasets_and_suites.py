@@ -163,3 +163,36 @@ def test_a_viewer_cannot_add_rows(qa, bob):
     )
     assert response.status_code == 403
     assert not DatasetRow.objects.exists()
+
+
+def test_the_suite_page_and_api_start_a_replay_run_whose_case_runs_carry_the_mode(qa, alice, client_alice):
+    from agents.evaluations.models import SuiteRun
+    from agents.models import Run
+
+    suite_check_add(workflow=qa, user=alice, name="answers", kind="regex", config={"pattern": r"\w"})
+    suite_case_add(workflow=qa, user=alice, name="why", inputs={"question": "Why?"})
+    page = client_alice.get("/p/acme/w/qa/suite/")
+    assert page.status_code == 200
+    assert b'name="replay"' in page.content and b"replay recordings" in page.content
+    response = client_alice.post("/p/acme/w/qa/suite/run/", {"version": "", "replay": "replay"})
+    assert response.status_code == 302, response.content
+    suite_run = SuiteRun.objects.get()
+    assert Run.objects.get(pk=suite_run.results.get().run_id).replay == "replay"
+    audit = AuditEvent.objects.filter(verb="suite.run").latest("pk")
+    assert audit.data["replay"] == "replay"
+    # The API takes the same mode; an unknown one is a 400 and starts nothing.
+    api = client_alice.post(
+        "/api/v1/projects/acme/workflows/qa/suite/runs", {"replay": "fill"}, content_type="application/json"
+    )
+    assert api.status_code == 201, api.content
+    assert Run.objects.filter(replay="fill").count() == 1
+    bad = client_alice.post("/p/acme/w/qa/suite/run/", {"version": "", "replay": "sometimes"})
+    assert bad.status_code == 400 and b"replay must be" in bad.content
+    bad_api = client_alice.post(
+        "/api/v1/projects/acme/workflows/qa/suite/runs", {"replay": "x"}, content_type="application/json"
+    )
+    assert bad_api.status_code == 400
+    assert SuiteRun.objects.count() == 2
+    # A normal suite run records: its case runs carry the record mode.
+    client_alice.post("/p/acme/w/qa/suite/run/", {"version": ""})
+    assert Run.objects.filter(replay="record").count() == 1
