@@ -480,9 +480,10 @@ def test_exported_script_runs_and_sends_its_trace_to_the_live_studio(
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "trace sent to the studio (201)" in result.stderr
+    assert "sent to the studio (200)" in result.stderr, result.stderr[-2000:]  # the OTLP receiver's answer
     trace = Trace.objects.get(project=project, name="question-answering (python export)")
-    assert Span.objects.filter(trace=trace, node_id="answerer").exists()
+    assert trace.otel_trace_id in result.stderr
+    assert Span.objects.filter(trace=trace, node_id="answerer", kind="chat").exists()
 
 
 def test_multi_select_copy_paste_type_refusal_and_help(page: Any, editor_server: str, project: Any, alice: Any) -> None:
