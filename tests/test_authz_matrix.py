@@ -178,6 +178,10 @@ ROUTES: dict[str, str | dict[str, str] | Route] = {
     "api-endpoints": Route({"GET": "read", "POST": "admin"}, data={"name": "Matrix", "model": "openai/matrix"}),
     "api-endpoint": Route({"GET": "read", "PATCH": "admin", "DELETE": "admin"}, data={"name": "Matrix endpoint"}),
     "api-endpoint-test": "admin",
+    # a loopback URL is refused by the egress guard (400): the route still answers by level
+    "api-mcp-servers": Route({"GET": "read", "POST": "admin"}, data={"name": "Matrix", "url": "http://127.0.0.1:9/mcp"}),
+    "api-mcp-server": Route({"GET": "read", "DELETE": "admin"}),
+    "api-mcp-server-tools": "admin",
     "api-variable": Route({"GET": "read", "PATCH": "admin", "DELETE": "admin"}, data={"value": "changed"}),
     # pages
     "home": "login",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from agents.api import deploy, effects, runs, workflows
+from agents.api import deploy, effects, mcp, runs, workflows
 
 urlpatterns = [
     path("projects/<slug:project_slug>/workflows/<slug:workflow_slug>/runs", runs.run_create, name="api-run-create"),
@@ -34,3 +34,4 @@ urlpatterns = [
 
 urlpatterns += effects.urlpatterns  # approvals, run diff
 urlpatterns += workflows.urlpatterns  # workflows, drafts, versions, catalog, templates, import/export, trace ingest
+urlpatterns += mcp.urlpatterns  # a project's MCP servers

@@ -70,6 +70,9 @@ def world(project: Project, alice: Any) -> dict[str, Any]:
     spare_endpoint = ModelEndpoint.objects.create(
         project=project, slug="spare", name="Spare", model="openai/spare", api_base="http://127.0.0.1:9/v1"
     )
+    from agents.models import McpServer
+
+    spare_server = McpServer.objects.create(project=project, slug="spare", name="Spare", url="http://127.0.0.1:9/mcp")
     from agents.services.workflows import workflow_templates
 
     templates = workflow_templates()
@@ -90,6 +93,7 @@ def world(project: Project, alice: Any) -> dict[str, Any]:
             "name": "spare_var",
             "secret_name": "SPARE",
             "endpoint_id": spare_endpoint.pk,
+            "server_id": spare_server.pk,
             "slug": templates[0].slug if templates else "sequential",
         },
     }
