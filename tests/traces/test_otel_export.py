@@ -17,12 +17,13 @@ from agents.models import Run, RunStatus, Workflow
 from agents.runtime import run_execute
 from agents.services.runs import run_start
 from tests.conftest import demo_graph
+from tests.fixtures.services import free_port
 from traces.models import Span, Trace
 from traces.otel import export
 from traces.otel.receiver import any_value
 from traces.tokens import derived_span_id
 
-COLLECTOR_PORT = 8141  # this worktree's port range (8140-8149)
+COLLECTOR_PORT = free_port()  # a free port, taken when the module loads
 
 
 class Collector(ThreadingHTTPServer):

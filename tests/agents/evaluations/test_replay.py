@@ -20,11 +20,12 @@ from agents.evaluations.services import suite_case_add, suite_check_add
 from agents.models import Run, Workflow
 from studio.models import EgressAllowedHost
 from tests.conftest import demo_graph
+from tests.fixtures.services import free_port
 from traces.models import CallRecording, ReplayMode, Span
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.model]
 
-PROXY_PORT = 8200  # this suite's port range (8200-8209)
+PROXY_PORT = free_port()  # a free port, taken when the module loads
 
 
 class CountingProxy:

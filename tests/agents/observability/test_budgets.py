@@ -20,8 +20,9 @@ from agents.services.budgets import budget_alerts_after_run, budget_status, budg
 from studio.crypto import secret_create
 from studio.models import AuditEvent, EgressAllowedHost, Project
 from tests.agents.observability.helpers import make_run
+from tests.fixtures.services import free_port
 
-WEBHOOK_PORT = 8151  # this helper's port range
+WEBHOOK_PORT = free_port()  # a free port, taken when the module loads
 
 
 def _client(user: Any) -> Client:
