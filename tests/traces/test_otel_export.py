@@ -89,8 +89,10 @@ def test_export_is_off_without_an_otlp_endpoint(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.model
 def test_a_runs_spans_are_exported_with_its_ids_and_genai_attributes(
-    project, alice, local_endpoint, local_model, collector
+    project, alice, local_endpoint, local_model, collector, monkeypatch
 ):
+    # The test executes the run itself: a Celery worker of this session must not claim it first.
+    monkeypatch.setattr("agents.services.runs.run_dispatch", lambda run_id: None)
     workflow = Workflow.objects.create(
         project=project, slug="qa", name="QA", draft_graph=demo_graph("question-answering")
     )

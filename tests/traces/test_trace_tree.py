@@ -155,7 +155,11 @@ def _execute(run: Run) -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.model
-def test_a_run_trace_is_run_then_steps_then_model_calls_with_the_session(project, alice, local_endpoint, local_model):
+def test_a_run_trace_is_run_then_steps_then_model_calls_with_the_session(
+    project, alice, local_endpoint, local_model, monkeypatch
+):
+    # The test executes the run itself: a Celery worker of this session must not claim it first.
+    monkeypatch.setattr("agents.services.runs.run_dispatch", lambda run_id: None)
     workflow = Workflow.objects.create(
         project=project, slug="qa", name="QA", draft_graph=demo_graph("question-answering")
     )
