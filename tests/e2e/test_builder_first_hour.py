@@ -233,4 +233,6 @@ def test_router_routes_and_a_retry_policy_through_forms_only(
     assert router["config"]["retry"] == {"attempts": 4, "backoff_ms": 250}
     # The JSON view is there for power users.
     page.locator("#insp-f-routes .insp-json summary").click()
+    # The view is filled by the <details> "toggle" event, which fires after the click returns.
+    wait_js(page, "document.querySelector('#cfg-routes-json').value.includes('\"refund\"')", timeout=10_000)
     assert '"refund"' in page.locator("#cfg-routes-json").input_value()
