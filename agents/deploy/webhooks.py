@@ -14,7 +14,6 @@ request but a 404 writes a :class:`~agents.deploy.models.WebhookDelivery`
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -32,10 +31,9 @@ from agents.models import Run, Workflow
 from agents.services.runs import GraphInvalidError, RunInputError, run_start
 from studio.crypto import decrypt, encrypt
 from studio.lib.jsonsafe import JsonValueError, loads_strict
+from studio.lib.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
 from studio.services import audit_record
 
-SIGNATURE_HEADER = "X-Studio-Signature"
-TIMESTAMP_HEADER = "X-Studio-Timestamp"
 TOLERANCE_S = 300
 MAX_MAP_FIELDS = 100
 MAX_EXPRESSION = 1000
@@ -48,11 +46,6 @@ class WebhookConfigError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
 
-
-def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`` — what a sender puts in the signature header."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
 
 
 def check_input_map(workflow: Workflow, input_map: Any) -> dict[str, str]:

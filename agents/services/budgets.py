@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -32,6 +30,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from agents.models import BudgetAlert, Run
+from studio.lib.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
 from studio.models import Project
 from studio.services import audit_record
 
@@ -168,11 +167,6 @@ def _send_later(alert_id: int) -> None:
         threading.Thread(target=budget_webhook_send, args=(alert_id,), daemon=True).start()
 
 
-def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex>`` of HMAC-SHA256(secret, ``timestamp + "." + body``) — what ``X-Studio-Signature`` carries."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
 
 def budget_webhook_send(alert_id: int) -> str:
     """POST the alert as JSON to the project's webhook (egress-guarded, no redirects, 10 s), signed when a
@@ -198,13 +192,13 @@ def budget_webhook_send(alert_id: int) -> str:
         }
     ).encode()
     timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", "X-Studio-Timestamp": timestamp}
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp}
     if project.budget_webhook_secret:
         secret = Secret.objects.filter(project=project, name=project.budget_webhook_secret).first()
         try:
             if secret is None:
                 raise SecretDecryptError("the signing secret is gone")
-            headers["X-Studio-Signature"] = webhook_signature(secret_reveal(secret), timestamp, body)
+            headers[SIGNATURE_HEADER] = webhook_signature(secret_reveal(secret), timestamp, body)
         except SecretDecryptError as exc:
             return _webhook_done(alert, f"failed: {exc}")
 
