@@ -19,32 +19,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Aggregate, Count, FloatField, Q, Sum
+from django.db.models import Count, Q, Sum
 
 from prompts.models import Prompt
+from studio.lib.percentiles import Percentile, percentile
 from traces.models import Score, Span, SpanStatus
-
-
-class _Percentile(Aggregate):
-    """PostgreSQL ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expr)`` (the usage page has
-    the same aggregate in ``agents``, which ``prompts`` may not import)."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
-        super().__init__(expression, fraction=float(fraction), **extra)
-
-
-def _percentile(values: list[float], fraction: float) -> float | None:
-    """Linear interpolation between closest ranks of sorted ``values``; None when empty."""
-    if not values:
-        return None
-    pos = (len(values) - 1) * fraction
-    low = int(pos)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (pos - low)
 
 
 @dataclass(frozen=True)
@@ -93,15 +72,15 @@ def prompt_version_metrics(prompt: Prompt) -> list[VersionMetrics]:
         "unknown_cost_calls": Count("id", filter=Q(cost_usd__isnull=True)),
     }
     if postgres:
-        aggregates |= {"p50": _Percentile("latency_ms", 0.5), "p95": _Percentile("latency_ms", 0.95)}
+        aggregates |= {"p50": Percentile("latency_ms", 0.5), "p95": Percentile("latency_ms", 0.95)}
     rows = {row["prompt_version_id"]: row for row in spans.values("prompt_version_id").annotate(**aggregates)}
     if not postgres:
         latencies: dict[int, list[float]] = {}
         for pk, ms in spans.order_by("latency_ms").values_list("prompt_version_id", "latency_ms"):
             latencies.setdefault(pk, []).append(ms)
         for pk, row in rows.items():
-            row["p50"] = _percentile(latencies.get(pk, []), 0.5)
-            row["p95"] = _percentile(latencies.get(pk, []), 0.95)
+            row["p50"] = percentile(latencies.get(pk, []), 0.5)
+            row["p95"] = percentile(latencies.get(pk, []), 0.95)
     out = []
     for pk, number in sorted(numbers.items(), key=lambda item: -item[1]):
         row = rows.get(pk)

@@ -23,7 +23,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from agents.observability import rollups
 from agents.observability.filters import day_start
 from agents.selectors import runs_visible, workflows_visible
 from agents.services.budgets import month_start
+from studio.lib.percentiles import Percentile, percentile
 from studio.models import ApiKey, Project
 from traces.models import ModelEndpoint, Span, SpanStatus
 
@@ -66,16 +67,6 @@ class UsageForm(forms.Form):
         data["start_day"], data["end_day"] = start_day, end_day
         return data
 
-
-class Percentile(Aggregate):
-    """PostgreSQL ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expr)``."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
-        super().__init__(expression, fraction=float(fraction), **extra)
 
 
 def _spans(project: Project, start: dt.datetime, end: dt.datetime) -> QuerySet[Span]:
@@ -280,20 +271,11 @@ def _with_latency(qs: QuerySet[Any], group: list[str]) -> list[dict[str, Any]]:
                     "started_at", "finished_at"
                 )
             )
-            row["p50_ms"], row["p95_ms"] = _percentile(durations, 0.5), _percentile(durations, 0.95)
+            row["p50_ms"], row["p95_ms"] = percentile(durations, 0.5), percentile(durations, 0.95)
     for row in rows:
         row["error_rate"] = row["failed"] / row["runs"] if row["runs"] else 0.0
     return rows
 
-
-def _percentile(values: list[float], fraction: float) -> float | None:
-    """Linear interpolation between closest ranks (what ``percentile_cont`` does); None when empty."""
-    if not values:
-        return None
-    pos = (len(values) - 1) * fraction
-    low = int(pos)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (pos - low)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Run, RunStatus, Workflow
-from agents.observability.usage import _percentile
+from studio.lib.percentiles import percentile as _percentile
 from tests.agents.observability.helpers import add_span, add_step, make_run
 from traces.models import ModelEndpoint
 
