@@ -156,6 +156,7 @@ def test_feedback_on_a_run_is_a_human_score_shown_on_the_run_page(qa, alice, loc
     page = client.get(f"/runs/{result.run_id}/")
     assert b"thumbs: down" in page.content and b"too vague" in page.content
     assert b"answers: pass" in page.content
+    assert b"/static/css/evaluations.css" in page.content  # the scores card is laid out by it
     bad = client.post(f"/api/v1/runs/{result.run_id}/feedback", {"thumbs": "sideways"}, content_type="application/json")
     assert bad.status_code == 400
 
